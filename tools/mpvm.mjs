@@ -1,0 +1,49 @@
+// Runs Python inside the real MicroPython VM (npm @micropython/micropython-webassembly-pyscript).
+// Usage: node tools/mpvm.mjs MODULE [ARG ...]
+// Copies lib/ to /lib, host_tests/portable/ to /tests and tools/vm/ to /lib in the VM's
+// in-memory filesystem, imports MODULE and calls MODULE.main([ARG, ...]) with the arguments
+// as strings; the process exits with the integer main() returns (0 when it returns None), or
+// 1 with the Python traceback when an exception escapes.
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+function copyTree(mp, hostDir, vmDir) {
+  try { mp.FS.mkdir(vmDir); } catch (e) { /* exists already */ }
+  for (const name of readdirSync(hostDir)) {
+    const hostPath = join(hostDir, name);
+    if (statSync(hostPath).isDirectory()) {
+      if (name !== "__pycache__") copyTree(mp, hostPath, vmDir + "/" + name);
+    } else if (name.endsWith(".py")) {
+      mp.FS.writeFile(vmDir + "/" + name, readFileSync(hostPath));
+    }
+  }
+}
+
+const [moduleName, ...args] = process.argv.slice(2);
+if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(moduleName || "")) {
+  console.error("usage: node tools/mpvm.mjs MODULE [ARG ...]");
+  process.exit(2);
+}
+const mp = await loadMicroPython({
+  stdout: (line) => process.stdout.write(line + "\n"),
+  stderr: (line) => process.stderr.write(line + "\n"),
+  linebuffer: true,
+});
+copyTree(mp, join(root, "lib"), "/lib");
+copyTree(mp, join(root, "tools", "vm"), "/lib");
+copyTree(mp, join(root, "host_tests", "portable"), "/tests");
+try {
+  // A JSON list of strings is also a Python list literal.
+  mp.runPython(`import sys\nsys.path.append('/tests')\nimport ${moduleName}\n` +
+               `_exit_code = ${moduleName}.main(${JSON.stringify(args)})`);
+} catch (error) {
+  if (error.name !== "PythonError") throw error;
+  console.error(error.message);
+  process.exit(1);
+}
+const exitCode = mp.globals.get("_exit_code");
+process.exit(typeof exitCode === "number" ? exitCode : 0);
