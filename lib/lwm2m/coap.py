@@ -1,0 +1,304 @@
+# CoAP messages (RFC 7252 section 3) with the Observe (RFC 7641) and Block (RFC 7959)
+# options: encode, decode and option helpers. No I/O.
+from micropython import const
+from lwm2m import Error
+
+# Protocol numbers are private consts, inlined here at no RAM cost; other modules keep
+# their own copies of the few they use.
+
+# Message types
+_CON = const(0)
+
+# Codes are class << 5 | detail: 2.05 is 0x45.
+_EMPTY = const(0x00)
+_BAD_REQUEST = const(0x80)
+_BAD_OPTION = const(0x82)
+
+# Option numbers
+_IF_MATCH = const(1)
+_URI_HOST = const(3)
+_ETAG = const(4)
+_IF_NONE_MATCH = const(5)
+_OBSERVE = const(6)
+_URI_PORT = const(7)
+_LOCATION_PATH = const(8)
+_URI_PATH = const(11)
+_CONTENT_FORMAT = const(12)
+_MAX_AGE = const(14)
+_URI_QUERY = const(15)
+_ACCEPT = const(17)
+_LOCATION_QUERY = const(20)
+_BLOCK2 = const(23)
+_BLOCK1 = const(27)
+_SIZE2 = const(28)
+_PROXY_URI = const(35)
+_PROXY_SCHEME = const(39)
+_SIZE1 = const(60)
+
+_OPAQUE = const(0)
+_UINT = const(1)
+_STRING = const(2)
+# Value format and allowed length of each known option (RFC 7252 5.10, 7641, 7959).
+_SPECS = {
+    _IF_MATCH: (_OPAQUE, 0, 8),
+    _URI_HOST: (_STRING, 1, 255),
+    _ETAG: (_OPAQUE, 1, 8),
+    _IF_NONE_MATCH: (_OPAQUE, 0, 0),
+    _OBSERVE: (_UINT, 0, 3),
+    _URI_PORT: (_UINT, 0, 2),
+    _LOCATION_PATH: (_STRING, 0, 255),
+    _URI_PATH: (_STRING, 0, 255),
+    _CONTENT_FORMAT: (_UINT, 0, 2),
+    _MAX_AGE: (_UINT, 0, 4),
+    _URI_QUERY: (_STRING, 0, 255),
+    _ACCEPT: (_UINT, 0, 2),
+    _LOCATION_QUERY: (_STRING, 0, 255),
+    _BLOCK2: (_UINT, 0, 3),
+    _BLOCK1: (_UINT, 0, 3),
+    _SIZE2: (_UINT, 0, 4),
+    _PROXY_URI: (_STRING, 1, 1034),
+    _PROXY_SCHEME: (_STRING, 1, 255),
+    _SIZE1: (_UINT, 0, 4),
+}
+
+# Names for logs: code _CODES[i] is called the i-th "|"-separated word of _NAMES.
+_CODES = b"\x01\x02\x03\x04\x05\x06\x07\x41\x42\x43\x44\x45\x5f\x80\x81\x82\x83\x84\x85\x86\x88\x89\x8c\x8d\x8f\xa0\xa1\xa3"
+_NAMES = (
+    "GET|POST|PUT|DELETE|FETCH|PATCH|iPATCH|Created|Deleted|Valid|Changed|Content|Continue|"
+    "Bad Request|Unauthorized|Bad Option|Forbidden|Not Found|Method Not Allowed|"
+    "Not Acceptable|Request Entity Incomplete|Conflict|Precondition Failed|"
+    "Request Entity Too Large|Unsupported Content-Format|Internal Server Error|"
+    "Not Implemented|Service Unavailable"
+)
+
+
+def code_name(code):
+    # "2.05 Content", "0.01 GET"; a code without a name gives just "c.dd".
+    text = "%d.%02d" % (code >> 5, code & 31)
+    i = _CODES.find(bytes((code,)))
+    return text if i < 0 else text + " " + _NAMES.split("|")[i]
+
+
+class MessageError(Error):
+    # The one error decode() raises. `code` is 4.00 or 4.02 when the message is a CON request
+    # whose header and token are intact, so the caller can still answer it in an ACK; it is
+    # None when the message must be rejected: with RST when `mid` is known and the type was
+    # CON, otherwise ignored (a datagram shorter than 4 bytes or not CoAP version 1).
+    def __init__(self, code, message, mid=None, mtype=None, token=b""):
+        super().__init__(code, message)
+        self.mid = mid
+        self.type = mtype
+        self.token = token
+
+
+def uint_bytes(value):
+    # Minimal big-endian: zero is empty.
+    if value < 0:
+        raise ValueError("negative uint option")
+    size = 0
+    while value >> (size << 3):
+        size += 1
+    return value.to_bytes(size, "big")
+
+
+def block_value(num, more, szx):
+    # NUM | M | SZX packed as Block1/Block2 carry it (1 to 3 bytes on the wire).
+    if not 0 <= szx < 7 or not 0 <= num < 1 << 20:
+        raise ValueError("block NUM or SZX out of range")
+    return num << 4 | (8 if more else 0) | szx
+
+
+def split_block(value):
+    # (NUM, M, SZX) of a Block1/Block2 value; SZX 7 is reserved and answered with 4.00.
+    szx = value & 7
+    if szx == 7:
+        raise Error(_BAD_REQUEST, "block size exponent 7 is reserved")
+    return value >> 4, bool(value & 8), szx
+
+
+def block_size(szx):
+    return 16 << szx
+
+
+class Message:
+    # options: (number, raw value bytes) pairs sorted by number; repeats keep their order.
+    def __init__(self, mtype=_CON, code=_EMPTY, mid=0, token=b"", payload=b""):
+        self.type = mtype
+        self.code = code
+        self.mid = mid
+        self.token = token
+        self.options = []
+        self.payload = payload
+
+    def add(self, number, value):
+        # value: an int (uint), a str (UTF-8) or bytes, inserted after options <= number.
+        if isinstance(value, int):
+            value = uint_bytes(value)
+        elif isinstance(value, str):
+            value = value.encode()
+        options = self.options
+        i = len(options)
+        while i and options[i - 1][0] > number:
+            i -= 1
+        options.insert(i, (number, bytes(value)))
+
+    def get_all(self, number):
+        # The values of every `number` option, as int, str or bytes by the option's format.
+        fmt = _SPECS.get(number, (_OPAQUE,))[0]
+        values = []
+        for num, raw in self.options:
+            if num == number:
+                if fmt == _UINT:
+                    raw = int.from_bytes(raw, "big")
+                elif fmt == _STRING:
+                    try:
+                        raw = raw.decode()
+                    except UnicodeError:
+                        raise Error(_BAD_REQUEST, "option %d is not UTF-8" % number)
+                values.append(raw)
+        return values
+
+    def get(self, number, default=None):
+        values = self.get_all(number)
+        return values[0] if values else default
+
+    def set_path(self, path, number=_URI_PATH):
+        # "/3/0/1" -> Uri-Path "3", "0", "1"; "/" and "" -> no option.
+        if path.startswith("/"):
+            path = path[1:]
+        if path:
+            for segment in path.split("/"):
+                self.add(number, segment)
+
+    def path(self, number=_URI_PATH):
+        return "/" + "/".join(self.get_all(number))
+
+    def add_query(self, name, value=None, number=_URI_QUERY):
+        self.add(number, name if value is None else "%s=%s" % (name, value))
+
+    def query(self, number=_URI_QUERY):
+        # {"ep": "node1", "Q": None} from Uri-Query "ep=node1", "Q"
+        items = {}
+        for item in self.get_all(number):
+            name, sep, value = item.partition("=")
+            items[name] = value if sep else None
+        return items
+
+    def block(self, number):
+        # (NUM, M, SZX) of Block1 or Block2, or None when absent.
+        value = self.get(number)
+        return None if value is None else split_block(value)
+
+
+def encode(msg):
+    # The datagram as a bytearray.
+    token = msg.token
+    if len(token) > 8:
+        raise ValueError("token longer than 8 bytes")
+    out = bytearray(4)
+    out[0] = 0x40 | msg.type << 4 | len(token)
+    out[1] = msg.code
+    out[2] = msg.mid >> 8
+    out[3] = msg.mid & 0xFF
+    out += token
+    last = 0
+    for number, value in msg.options:
+        if number < last:
+            raise ValueError("options not sorted by number")
+        at = len(out)
+        out.append(0)
+        high = _extend(out, number - last)
+        out[at] = high << 4 | _extend(out, len(value))
+        out += value
+        last = number
+    if msg.payload:
+        out.append(0xFF)
+        out += msg.payload
+    return out
+
+
+def _extend(out, n):
+    # Appends the extended bytes of an option delta or length; returns its 4-bit nibble.
+    if n < 13:
+        return n
+    if n < 269:
+        out.append(n - 13)
+        return 13
+    if n <= 65804:
+        n -= 269
+        out.append(n >> 8)
+        out.append(n & 0xFF)
+        return 14
+    raise ValueError("option delta or length above 65804")
+
+
+def decode(data):
+    # A Message from a datagram (bytes, bytearray or memoryview); malformed input raises
+    # MessageError.
+    size = len(data)
+    if size < 4:
+        raise MessageError(None, "datagram of %d bytes is shorter than the CoAP header" % size)
+    first = data[0]
+    if first >> 6 != 1:
+        raise MessageError(None, "CoAP version %d, expected 1" % (first >> 6))
+    mtype = first >> 4 & 3
+    tkl = first & 15
+    code = data[1]
+    mid = data[2] << 8 | data[3]
+    pos = 4 + tkl
+    if tkl > 8 or pos > size:
+        raise MessageError(None, "token length %d in a %d-byte message" % (tkl, size), mid, mtype)
+    msg = Message(mtype, code, mid, bytes(data[4:pos]))
+    if code == _EMPTY:
+        if pos != size:
+            raise MessageError(None, "empty message with a token, options or payload", mid, mtype)
+        return msg
+    options = msg.options
+    number = 0
+    while pos < size:
+        byte = data[pos]
+        pos += 1
+        if byte == 0xFF:
+            if pos == size:
+                _malformed(msg, _BAD_REQUEST, "payload marker with no payload")
+            msg.payload = bytes(data[pos:])
+            break
+        delta = byte >> 4
+        length = byte & 15
+        if delta >= 13:
+            delta, pos = _extended(msg, data, pos, delta)
+        if length >= 13:
+            length, pos = _extended(msg, data, pos, length)
+        number += delta
+        if number > 65535:
+            _malformed(msg, _BAD_REQUEST, "option number %d above 65535" % number)
+        end = pos + length
+        if end > size:
+            _malformed(msg, _BAD_REQUEST, "option %d runs past the end" % number)
+        spec = _SPECS.get(number)
+        if spec is None or spec[1] <= length <= spec[2]:
+            options.append((number, bytes(data[pos:end])))
+        elif number & 1:
+            # A known critical option with an impossible length counts as unrecognised.
+            _malformed(msg, _BAD_OPTION, "option %d has %d bytes, allowed %d-%d" % (number, length, spec[1], spec[2]))
+        # An elective one is ignored, as an unrecognised elective option is.
+        pos = end
+    return msg
+
+
+def _extended(msg, data, pos, nibble):
+    # The value of a 13 (one more byte) or 14 (two more bytes) nibble; 15 is reserved.
+    if nibble == 15:
+        _malformed(msg, _BAD_REQUEST, "reserved option nibble 15 before byte %d" % pos)
+    if pos + nibble - 12 > len(data):
+        _malformed(msg, _BAD_REQUEST, "option header truncated at byte %d" % pos)
+    if nibble == 13:
+        return data[pos] + 13, pos + 1
+    return (data[pos] << 8 | data[pos + 1]) + 269, pos + 2
+
+
+def _malformed(msg, code, text):
+    # Only a CON request can still be answered; anything else is rejected with RST.
+    if msg.type != _CON or msg.code >> 5 != 0:
+        code = None
+    raise MessageError(code, text, msg.mid, msg.type, msg.token)
