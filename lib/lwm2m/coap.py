@@ -94,7 +94,7 @@ class MessageError(Error):
 def uint_bytes(value):
     # Minimal big-endian: zero is empty.
     if value < 0:
-        raise ValueError("negative uint option")
+        raise ValueError("negative uint")
     size = 0
     while value >> (size << 3):
         size += 1
@@ -104,20 +104,17 @@ def uint_bytes(value):
 def block_value(num, more, szx):
     # NUM | M | SZX packed as Block1/Block2 carry it (1 to 3 bytes on the wire).
     if not 0 <= szx < 7 or not 0 <= num < 1 << 20:
-        raise ValueError("block NUM or SZX out of range")
+        raise ValueError("block NUM/SZX out of range")
     return num << 4 | (8 if more else 0) | szx
 
 
 def split_block(value):
-    # (NUM, M, SZX) of a Block1/Block2 value; SZX 7 is reserved and answered with 4.00.
+    # (NUM, M, SZX) of a Block1/Block2 value; the block size is 16 << SZX. SZX 7 is reserved
+    # and answered with 4.00.
     szx = value & 7
     if szx == 7:
         raise Error(_BAD_REQUEST, "block size exponent 7 is reserved")
     return value >> 4, bool(value & 8), szx
-
-
-def block_size(szx):
-    return 16 << szx
 
 
 class Message:
@@ -204,7 +201,7 @@ def encode(msg):
     last = 0
     for number, value in msg.options:
         if number < last:
-            raise ValueError("options not sorted by number")
+            raise ValueError("options out of order")
         at = len(out)
         out.append(0)
         high = _extend(out, number - last)
@@ -237,7 +234,7 @@ def decode(data):
     # MessageError.
     size = len(data)
     if size < 4:
-        raise MessageError(None, "datagram of %d bytes is shorter than the CoAP header" % size)
+        raise MessageError(None, "%d-byte datagram, shorter than a header" % size)
     first = data[0]
     if first >> 6 != 1:
         raise MessageError(None, "CoAP version %d, expected 1" % (first >> 6))
@@ -251,7 +248,7 @@ def decode(data):
     msg = Message(mtype, code, mid, bytes(data[4:pos]))
     if code == _EMPTY:
         if pos != size:
-            raise MessageError(None, "empty message with a token, options or payload", mid, mtype)
+            raise MessageError(None, "empty message with more than a header", mid, mtype)
         return msg
     options = msg.options
     number = 0
@@ -289,7 +286,7 @@ def decode(data):
 def _extended(msg, data, pos, nibble):
     # The value of a 13 (one more byte) or 14 (two more bytes) nibble; 15 is reserved.
     if nibble == 15:
-        _malformed(msg, _BAD_REQUEST, "reserved option nibble 15 before byte %d" % pos)
+        _malformed(msg, _BAD_REQUEST, "option nibble 15 before byte %d" % pos)
     if pos + nibble - 12 > len(data):
         _malformed(msg, _BAD_REQUEST, "option header truncated at byte %d" % pos)
     if nibble == 13:
