@@ -1,0 +1,340 @@
+# CoAP messaging over a transport (RFC 7252 section 4): message IDs and tokens, CON
+# retransmission with exponential back-off, duplicate detection with cached answers, NSTART 1
+# per destination, empty ACK and RST. One Exchange per socket, driven by poll(). Every time
+# is a `now` in ms ticks (time.ticks_ms), compared with ticks_diff only, so the wrap of the
+# ticks is harmless.
+#
+# Decisions beyond RFC 7252:
+# - NSTART 1 holds a CON request from when it is sent until it is acknowledged (RFC 7252
+#   4.7): a separate response is then awaited without holding up the next request. NON
+#   requests are not queued.
+# - Notifications never wait behind requests. A CON notification for a token and address
+#   whose previous CON notification is still unacknowledged replaces it (RFC 7641 4.5.2): the
+#   old one is no longer retransmitted and its callback is never called; the new one goes out
+#   at once under a new MID and carries on with the old retransmission count and timeout.
+# - A NON request is answered within MAX_TRANSMIT_WAIT (93 s) or given up; a separate
+#   response after an empty ACK is awaited for EXCHANGE_LIFETIME (247 s).
+# - The last 8 NON notifications are remembered (each for NON_LIFETIME, 145 s) to match an
+#   RST; the last 8 incoming requests and CON responses with their answers (each for
+#   EXCHANGE_LIFETIME) to answer duplicates.
+# - A failed send (OSError from the transport) counts as a lost datagram: one line printed.
+#   Exceptions raised by callbacks are not caught.
+from micropython import const
+from time import ticks_add, ticks_diff
+from lwm2m import Error, coap
+
+# Message types
+_CON = const(0)
+_NON = const(1)
+_ACK = const(2)
+_RST = const(3)
+
+_SERVER_ERROR = const(0xA0)  # 5.00
+
+# Transmission parameters (RFC 7252 4.8), in ms
+_ACK_TIMEOUT = const(2000)
+_RANDOM_SPAN = const(1000)  # ACK_TIMEOUT * (ACK_RANDOM_FACTOR - 1)
+_MAX_RETRANSMIT = const(4)
+_MAX_TRANSMIT_WAIT = const(93000)
+_NON_LIFETIME = const(145000)
+_EXCHANGE_LIFETIME = const(247000)
+_IDLE = const(3600000)  # what poll() returns when nothing is due
+
+_SEEN_SIZE = const(8)
+_NON_NOTES = const(8)
+
+# An outgoing message is a record: a list indexed by these fields.
+_STATE = const(0)
+_ADDR = const(1)
+_MID = const(2)
+_TOKEN = const(3)
+_DATA = const(4)  # the datagram, kept for retransmission
+_DEADLINE = const(5)  # ticks of the next retransmission or of giving up
+_TIMEOUT = const(6)
+_TRIES = const(7)
+_CALLBACK = const(8)
+
+# Record states; requests are the states up to _QUEUED.
+_SENT = const(0)  # CON request not yet acknowledged: holds its address's NSTART slot
+_WAIT = const(1)  # request awaiting its response: NON, or CON after an empty ACK
+_QUEUED = const(2)  # CON request waiting for the slot; not sent yet, no deadline
+_NOTE = const(3)  # CON notification not yet acknowledged
+_NOTE_NON = const(4)  # NON notification, remembered to match an RST
+
+
+def _empty(mtype, mid):
+    # An empty ACK or RST: 4 bytes, no token.
+    return bytes((0x40 | mtype << 4, 0, mid >> 8, mid & 0xFF))
+
+
+class Exchange:
+    def __init__(self, transport, handler, rand=None):
+        if rand is None:
+            from random import random as rand
+        self._t = transport
+        self._handler = handler
+        self._rand = rand
+        self._mid = int(rand() * 0x10000)
+        self._out = []  # records, oldest first
+        self._seen = []  # (mid, addr, expiry, answer or None) of recent incoming messages
+
+    # --- the caller's side
+
+    def request(self, msg, addr, callback, now):
+        # Sends msg (CON or NON) to addr with a new MID, and a new token unless msg has one;
+        # callback(response) follows once, or callback(None) on timeout or RST.
+        msg.mid = self._new_mid()
+        if not msg.token:
+            msg.token = self._token(msg.mid)
+        rec = [_WAIT, addr, msg.mid, msg.token, coap.encode(msg), 0, 0, 0, callback]
+        if msg.type != _CON:
+            rec[_DEADLINE] = ticks_add(now, _MAX_TRANSMIT_WAIT)
+            self._send(rec[_DATA], addr)
+        else:
+            # NSTART 1: wait while a CON request to addr is unacknowledged or queued.
+            for other in self._out:
+                if other[_ADDR] == addr and (other[_STATE] == _SENT or other[_STATE] == _QUEUED):
+                    rec[_STATE] = _QUEUED
+                    break
+            else:
+                self._start(rec, _SENT, now)
+        self._out.append(rec)
+
+    def notify(self, msg, addr, callback, now):
+        # Sends a notification (a response with the observation's token) with a new MID.
+        # CON: callback(True) on ACK, callback(False) on timeout or RST. NON: callback(False)
+        # if an RST answers it within NON_LIFETIME.
+        mid = msg.mid = self._new_mid()
+        data = coap.encode(msg)
+        if msg.type == _CON:
+            for rec in self._out:
+                if rec[_STATE] == _NOTE and rec[_ADDR] == addr and rec[_TOKEN] == msg.token:
+                    rec[_MID] = mid
+                    rec[_DATA] = data
+                    rec[_CALLBACK] = callback
+                    self._send(data, addr)
+                    return
+            rec = [_NOTE, addr, mid, msg.token, data, 0, 0, 0, callback]
+            self._start(rec, _NOTE, now)
+        else:
+            self._forget_non_note()
+            rec = [_NOTE_NON, addr, mid, msg.token, None, ticks_add(now, _NON_LIFETIME), 0, 0, callback]
+            self._send(data, addr)
+        self._out.append(rec)
+
+    def pending(self, addr):
+        # Whether a request to addr still awaits its callback (sent or queued).
+        for rec in self._out:
+            if rec[_STATE] <= _QUEUED and rec[_ADDR] == addr:
+                return True
+        return False
+
+    def cancel(self, addr):
+        # Forgets every request and notification to addr; no callback is called.
+        out = self._out
+        i = len(out)
+        while i:
+            i -= 1
+            if out[i][_ADDR] == addr:
+                del out[i]
+
+    def poll(self, buf, now):
+        # Receives and answers every waiting datagram (through buf, a preallocated
+        # bytearray), retransmits and gives up what is due; returns the ms until the next
+        # deadline. Allocates nothing when nothing arrives and nothing is due.
+        seen = self._seen
+        while seen and ticks_diff(now, seen[0][2]) >= 0:
+            seen.pop(0)
+        while True:
+            n, addr = self._t.recv_into(buf)
+            if addr is None:
+                break
+            self._receive(memoryview(buf)[:n], addr, now)
+        self._timers(now)
+        wait = _IDLE
+        for rec in self._out:
+            if rec[_STATE] != _QUEUED and rec[_STATE] != _NOTE_NON:
+                left = ticks_diff(rec[_DEADLINE], now)
+                if left < wait:
+                    wait = left
+        return wait if wait > 0 else 0
+
+    # --- outgoing
+
+    def _new_mid(self):
+        mid = self._mid
+        self._mid = (mid + 1) & 0xFFFF
+        return mid
+
+    def _token(self, mid):
+        # 4 bytes: 32 random bits, with the MID mixed into the low half so that tokens stay
+        # distinct even from a poor random source.
+        rand = self._rand
+        high = int(rand() * 0x10000)
+        low = int(rand() * 0x10000) ^ mid
+        return bytes((high >> 8, high & 0xFF, low >> 8, low & 0xFF))
+
+    def _send(self, data, addr):
+        try:
+            self._t.send(data, addr)
+        except OSError as exc:
+            print("coap: send failed: %r" % exc)
+
+    def _start(self, rec, state, now):
+        # First transmission of a CON: the timeout is random in [ACK_TIMEOUT, 1.5 x that).
+        timeout = _ACK_TIMEOUT + int(self._rand() * _RANDOM_SPAN)
+        rec[_STATE] = state
+        rec[_TIMEOUT] = timeout
+        rec[_DEADLINE] = ticks_add(now, timeout)
+        self._send(rec[_DATA], rec[_ADDR])
+
+    def _forget_non_note(self):
+        # Keeps at most _NON_NOTES - 1 NON notifications, so the next one fits.
+        out = self._out
+        first = -1
+        count = 0
+        for i in range(len(out)):
+            if out[i][_STATE] == _NOTE_NON:
+                count += 1
+                if first < 0:
+                    first = i
+        if count >= _NON_NOTES:
+            del out[first]
+
+    def _drop(self, rec, now):
+        # Removes rec; a CON request leaving the slot hands it to the next queued one.
+        self._out.remove(rec)  # equal records would have the same MID and address
+        if rec[_STATE] == _SENT:
+            self._advance(rec[_ADDR], now)
+
+    def _advance(self, addr, now):
+        for rec in self._out:
+            if rec[_STATE] == _QUEUED and rec[_ADDR] == addr:
+                self._start(rec, _SENT, now)
+                return
+
+    def _timers(self, now):
+        out = self._out
+        i = 0
+        while i < len(out):
+            rec = out[i]
+            i += 1
+            state = rec[_STATE]
+            if state == _QUEUED or ticks_diff(now, rec[_DEADLINE]) < 0:
+                continue
+            if (state == _SENT or state == _NOTE) and rec[_TRIES] < _MAX_RETRANSMIT:
+                rec[_TRIES] += 1
+                rec[_TIMEOUT] *= 2
+                rec[_DEADLINE] = ticks_add(now, rec[_TIMEOUT])
+                self._send(rec[_DATA], rec[_ADDR])
+                continue
+            self._drop(rec, now)
+            if state != _NOTE_NON:
+                rec[_CALLBACK](False if state == _NOTE else None)
+            i = 0  # the callback may have changed the list
+
+    # --- incoming
+
+    def _receive(self, data, addr, now):
+        try:
+            msg = coap.decode(data)
+        except coap.MessageError as exc:
+            if exc.code is not None:
+                self._send(coap.encode(coap.Message(_ACK, exc.code, exc.mid, exc.token, str(exc).encode())), addr)
+            elif exc.mid is not None and exc.type == _CON:
+                self._send(_empty(_RST, exc.mid), addr)
+            return
+        mtype = msg.type
+        code = msg.code
+        cls = code >> 5
+        if code == 0:
+            if mtype == _CON:  # a ping
+                self._send(_empty(_RST, msg.mid), addr)
+            elif mtype != _NON:
+                self._acked(msg, addr, now)
+        elif cls == 1 or cls == 3 or cls > 5:  # reserved classes
+            if mtype == _CON:
+                self._send(_empty(_RST, msg.mid), addr)
+        elif mtype == _ACK:
+            if cls:
+                self._acked(msg, addr, now)
+        elif mtype != _RST:
+            for entry in self._seen:
+                if entry[0] == msg.mid and entry[1] == addr:
+                    if entry[3] is not None:
+                        self._send(entry[3], addr)
+                    return
+            if cls:
+                self._response(msg, addr, now)
+            else:
+                self._serve(msg, addr, now)
+
+    def _remember(self, mid, addr, now, answer):
+        seen = self._seen
+        if len(seen) >= _SEEN_SIZE:
+            seen.pop(0)
+        seen.append((mid, addr, ticks_add(now, _EXCHANGE_LIFETIME), answer))
+
+    def _acked(self, msg, addr, now):
+        # An ACK (empty or piggybacked response) or an RST, matched by MID.
+        mid = msg.mid
+        for rec in self._out:
+            if rec[_MID] == mid and rec[_ADDR] == addr and rec[_STATE] != _QUEUED:
+                break
+        else:
+            return
+        state = rec[_STATE]
+        if msg.type == _RST:
+            self._drop(rec, now)
+            rec[_CALLBACK](None if state <= _QUEUED else False)
+        elif state == _NOTE:
+            self._drop(rec, now)
+            rec[_CALLBACK](True)
+        elif state == _SENT:
+            if msg.code == 0:
+                # The response will come separately; the slot is free meanwhile.
+                rec[_STATE] = _WAIT
+                rec[_DATA] = None
+                rec[_DEADLINE] = ticks_add(now, _EXCHANGE_LIFETIME)
+                self._advance(addr, now)
+            elif msg.token == rec[_TOKEN]:
+                self._drop(rec, now)
+                rec[_CALLBACK](msg)
+
+    def _response(self, msg, addr, now):
+        # A separate response (CON or NON), or the response to a NON request: by token.
+        for rec in self._out:
+            if rec[_STATE] <= _WAIT and rec[_TOKEN] == msg.token and rec[_ADDR] == addr:
+                if msg.type == _CON:
+                    ack = _empty(_ACK, msg.mid)
+                    self._remember(msg.mid, addr, now, ack)
+                    self._send(ack, addr)
+                self._drop(rec, now)  # also acknowledges a CON request whose ACK was lost
+                rec[_CALLBACK](msg)
+                return
+        if msg.type == _CON:
+            self._send(_empty(_RST, msg.mid), addr)
+
+    def _serve(self, req, addr, now):
+        # The handler's answer: piggybacked in the ACK of a CON, a NON with a new MID for a
+        # NON; remembered for duplicates.
+        con = req.type == _CON
+        try:
+            answer = self._answer(self._handler(req, addr), req, con)
+        except Error as exc:
+            if exc.code is None:
+                answer = _empty(_RST, req.mid) if con else None
+            else:
+                answer = self._answer(coap.Message(0, exc.code, 0, b"", str(exc).encode()), req, con)
+        except Exception as exc:
+            print("coap: handler failed: %r" % exc)
+            answer = self._answer(coap.Message(0, _SERVER_ERROR), req, con)
+        self._remember(req.mid, addr, now, answer)
+        if answer is not None:
+            self._send(answer, addr)
+
+    def _answer(self, res, req, con):
+        res.type = _ACK if con else _NON
+        res.mid = req.mid if con else self._new_mid()
+        res.token = req.token
+        return coap.encode(res)
