@@ -1,0 +1,228 @@
+# Content-format dispatch: records to payloads and back by content-format number, in both
+# interpreters. TLV payloads are compared byte for byte; JSON ones after json.loads.
+import json
+
+from check import codec_error
+from lwm2m import formats
+from test_senml import DEVICE, DEVICE_SENML, device_type
+
+h = bytes.fromhex
+
+# Read /3/0, the example of TS Core 7.4.3.1, one TLV per line
+DEVICE_TLV = h(
+    "C8 00 14 4F70656E204D6F62696C6520416C6C69616E6365"
+    "C8 01 16 4C69676874776569676874204D324D20436C69656E74"
+    "C8 02 09 333435303030313233"
+    "C3 03 312E30"
+    "86 06 41 00 01 41 01 05"
+    "88 07 08 42 00 0ED8 42 01 1388"
+    "87 08 41 00 7D 42 01 0384"
+    "C1 09 64"
+    "C1 0A 0F"
+    "83 0B 41 00 00"
+    "C4 0D 5182428F"
+    "C6 0E 2B30323A3030"
+    "C1 10 55"
+)
+
+
+def test_device_example_tlv_both_ways():
+    payload = formats.encode(11542, (3, 0), DEVICE)
+    assert payload == DEVICE_TLV
+    assert type(payload) is bytes
+    assert formats.decode(11542, (3, 0), DEVICE_TLV, device_type) == DEVICE
+
+
+# Read /3 with two instances: 0 holds Manufacturer and Error Codes {0: 0}, 1 holds Battery
+# Level 87 and Available Power Sources {0: 1, 1: 5}.
+OBJECT = [
+    ((3, 0, 0), "s", "ACME"),
+    ((3, 0, 11, 0), "i", 0),
+    ((3, 1, 9), "i", 87),
+    ((3, 1, 6, 0), "i", 1),
+    ((3, 1, 6, 1), "i", 5),
+]
+#   C4 00 41434D45           Resource 0, 4 bytes "ACME"        6 bytes
+#   83 0B 41 00 00           Multiple Resource 11, 3 bytes     5 bytes
+# 00 00 + 11 = 0x0B: 3-bit length only up to 7, so 08 00 0B
+#   C1 09 57                 Resource 9 = 87 = 0x57            3 bytes
+#   86 06 41 00 01 41 01 05  Multiple Resource 6, 6 bytes      8 bytes
+# 3 + 8 = 11 = 0x0B: 08 01 0B
+OBJECT_TLV = h("08 00 0B C4 00 41434D45 83 0B 41 00 00"
+               "08 01 0B C1 09 57 86 06 41 00 01 41 01 05")
+OBJECT_SENML = [
+    {"bn": "/3/", "n": "0/0", "vs": "ACME"},
+    {"n": "0/11/0", "v": 0},
+    {"n": "1/9", "v": 87},
+    {"n": "1/6/0", "v": 1},
+    {"n": "1/6/1", "v": 5},
+]
+OBJECT_JSON = {"bn": "/3/", "e": [
+    {"n": "0/0", "sv": "ACME"},
+    {"n": "0/11/0", "v": 0},
+    {"n": "1/9", "v": 87},
+    {"n": "1/6/0", "v": 1},
+    {"n": "1/6/1", "v": 5},
+]}
+
+
+def test_object_read_in_tlv_senml_and_lwm2m_json():
+    assert formats.encode(11542, (3,), OBJECT) == OBJECT_TLV
+    assert formats.decode(11542, (3,), OBJECT_TLV, device_type) == OBJECT
+    payload = formats.encode(110, (3,), OBJECT)
+    assert json.loads(payload) == OBJECT_SENML
+    assert formats.decode(110, (3,), payload, device_type) == OBJECT
+    payload = formats.encode(11543, (3,), OBJECT)
+    assert json.loads(payload) == OBJECT_JSON
+    assert formats.decode(11543, (3,), payload, device_type) == OBJECT
+
+
+def test_tlv_groups_records_by_instance_and_resource():
+    # records of one instance or multiple resource need not be next to each other
+    mixed = [OBJECT[0], OBJECT[2], OBJECT[1], OBJECT[3], OBJECT[4]]
+    assert formats.encode(11542, (3,), mixed) == OBJECT_TLV
+
+
+def test_single_resource_in_text_and_opaque():
+    rec = [((3, 0, 0), "s", "Open Mobile Alliance")]
+    assert formats.encode(0, (3, 0, 0), rec) == b"Open Mobile Alliance"
+    assert formats.decode(0, (3, 0, 0), b"Open Mobile Alliance", device_type) == rec
+    assert formats.encode(0, (3, 0, 9), [((3, 0, 9), "i", 100)]) == b"100"
+    assert formats.decode(0, (3, 0, 9), b"100", device_type) == [((3, 0, 9), "i", 100)]
+    # a resource instance
+    assert formats.encode(0, (3, 0, 6, 1), [((3, 0, 6, 1), "i", 5)]) == b"5"
+    assert formats.decode(0, (3, 0, 6, 1), b"5", device_type) == [((3, 0, 6, 1), "i", 5)]
+    # opaque: raw bytes as octet-stream, base64 as text
+    def opaque(path):
+        return "o"
+    rec = [((5, 0, 0), "o", b"\x00\xff")]
+    assert formats.encode(42, (5, 0, 0), rec) == b"\x00\xff"
+    assert formats.decode(42, (5, 0, 0), b"\x00\xff", opaque) == rec
+    assert formats.encode(0, (5, 0, 0), rec) == b"AP8="
+    assert formats.decode(0, (5, 0, 0), b"AP8=", opaque) == rec
+
+
+def test_single_resource_in_tlv_and_json():
+    rec = [((3, 0, 9), "i", 100)]
+    assert formats.encode(11542, (3, 0, 9), rec) == h("C1 09 64")
+    assert formats.decode(11542, (3, 0, 9), h("C1 09 64"), device_type) == rec
+    assert json.loads(formats.encode(110, (3, 0, 9), rec)) == [{"bn": "/3/0/9", "n": "", "v": 100}]
+
+
+def test_multiple_resource():
+    rec = [((3, 0, 6, 0), "i", 1), ((3, 0, 6, 1), "i", 5)]
+    tlv = h("86 06 41 00 01 41 01 05")
+    assert formats.encode(11542, (3, 0, 6), rec) == tlv
+    assert formats.decode(11542, (3, 0, 6), tlv, device_type) == rec
+    # bare Resource Instances in a write to the resource are taken too
+    assert formats.decode(11542, (3, 0, 6), h("41 00 01 41 01 05"), device_type) == rec
+    payload = formats.encode(110, (3, 0, 6), rec)
+    assert json.loads(payload) == [{"bn": "/3/0/6/", "n": "0", "v": 1}, {"n": "1", "v": 5}]
+    assert formats.decode(110, (3, 0, 6), payload, device_type) == rec
+    # one of its instances: a bare Resource Instance entry
+    rec = [((3, 0, 6, 1), "i", 5)]
+    assert formats.encode(11542, (3, 0, 6, 1), rec) == h("41 01 05")
+    assert formats.decode(11542, (3, 0, 6, 1), h("41 01 05"), device_type) == rec
+    assert formats.decode(11542, (3, 0, 6, 1), h("83 06 41 01 05"), device_type) == rec
+
+
+def test_instance_write_with_or_without_the_instance_entry():
+    rec = [((3, 0, 14), "s", "+02:00"), ((3, 0, 6, 0), "i", 1)]
+    bare = h("C6 0E 2B30323A3030 83 06 41 00 01")  # 8 + 5 = 13 = 0x0D
+    assert formats.encode(11542, (3, 0), rec) == bare
+    assert formats.decode(11542, (3, 0), bare, device_type) == rec
+    assert formats.decode(11542, (3, 0), h("08 00 0D") + bare, device_type) == rec
+    # a Create on /3 carries the instance entry; without it, the client picks the id and
+    # decodes with that instance as the target
+    assert formats.decode(11542, (3,), h("08 00 0D") + bare, device_type) == rec
+    err = codec_error(formats.decode, 11542, (3,), bare, device_type)
+    assert err.code == 0x80
+
+
+def test_tlv_ids_that_contradict_the_target():
+    for base, hexed in (
+        ((3, 1), "08 00 03 C1 09 64"),  # instance 0 in a write to /3/1
+        ((3, 0, 10), "C1 09 64"),  # resource 9 in a write to /3/0/10
+        ((3, 0, 7), "86 06 41 00 01 41 01 05"),  # multiple resource 6 to /3/0/7
+        ((3, 0, 6, 0), "41 01 05"),  # instance 1 to /3/0/6/0
+        ((3, 0, 6, 0), "C1 06 05"),  # a Resource where the target is a resource instance
+        ((3, 0, 6), "08 00 03 C1 09 64"),  # an instance holding resource 9 in a write to 6
+        ((3,), "41 01 05"),  # a bare Resource Instance for the object
+        ((3, 0), "41 01 05"),  # and for an instance
+    ):
+        err = codec_error(formats.decode, 11542, base, h(hexed), device_type)
+        assert err.code == 0x80, (base, hexed)
+        assert "TLV" in str(err), str(err)
+
+
+def test_tlv_bad_values_and_unknown_resources():
+    err = codec_error(formats.decode, 11542, (3, 0), h("C3 09 000064"), device_type)
+    assert err.code == 0x80  # a 3-byte Integer
+    err = codec_error(formats.decode, 11542, (3, 0), h("C1 63 01"), device_type)
+    assert err.code == 0x84  # resource 99: the model's answer
+    err = codec_error(formats.decode, 11542, (3, 0), h("C1 09"), device_type)
+    assert err.code == 0x80  # truncated
+
+
+def test_pre_1_0_numbers_on_input():
+    assert formats.decode(1541, (3, 0, 9), b"100", device_type) == [((3, 0, 9), "i", 100)]
+    assert formats.decode(1542, (3, 0), DEVICE_TLV, device_type) == DEVICE
+    payload = b'{"bn":"/3/0/","e":[{"n":"9","v":100},{"n":"6/0","v":1}]}'
+    assert formats.decode(1543, (3, 0), payload, device_type) == [
+        ((3, 0, 9), "i", 100), ((3, 0, 6, 0), "i", 1)]
+    # and an Accept: of a pre-1.0 number gets that format
+    assert formats.encode(1542, (3, 0), DEVICE) == DEVICE_TLV
+    assert formats.encode(1541, (3, 0, 9), [((3, 0, 9), "i", 100)]) == b"100"
+    assert json.loads(formats.encode(1543, (3, 0), DEVICE))["e"][0] == {
+        "n": "0", "sv": "Open Mobile Alliance"}
+
+
+def test_senml_dispatch():
+    assert json.loads(formats.encode(110, (3, 0), DEVICE)) == DEVICE_SENML
+    assert formats.decode(110, (3, 0), formats.encode(110, (3, 0), DEVICE), device_type) == DEVICE
+
+
+def test_text_or_opaque_for_more_than_one_value_is_unsupported():
+    # a write of text to an object or an instance: the format cannot carry it there
+    for cf in (0, 1541, 42):
+        for base in ((3,), (3, 0)):
+            err = codec_error(formats.decode, cf, base, b"100", device_type)
+            assert err.code == 0x8F, (cf, base)  # 4.15
+    # octet-stream for a resource that is not opaque
+    assert codec_error(formats.decode, 42, (3, 0, 9), b"100", device_type).code == 0x8F
+
+
+def test_unsupported_content_format():
+    for cf in (40, 60, 112, 11544, 1, 9999, None):
+        err = codec_error(formats.decode, cf, (3, 0), b"", device_type)
+        assert err.code == 0x8F, cf
+    # a text payload that is malformed for its type is 4.00
+    assert codec_error(formats.decode, 0, (3, 0, 9), b"x", device_type).code == 0x80
+    # JSON that is not JSON
+    assert codec_error(formats.decode, 110, (3, 0), b"[", device_type).code == 0x80
+
+
+def test_accept_not_possible():
+    one = [((3, 0, 9), "i", 100)]
+    for cf, base, records in (
+        (0, (3, 0), DEVICE),  # text for an instance
+        (0, (3,), OBJECT),  # for an object
+        (0, (3, 0, 6), [((3, 0, 6, 0), "i", 1)]),  # for a multiple resource
+        (0, (3, 0, 6), []),  # nothing to answer with
+        (42, (3, 0), DEVICE),
+        (42, (3, 0, 9), one),  # octet-stream for an Integer
+        (60, (3, 0, 9), one),  # CBOR: not supported
+        (112, (3, 0), DEVICE),  # SenML CBOR: not supported
+        (40, (3, 0), DEVICE),  # link-format answers Discover, not Read
+        (None, (3, 0, 9), one),
+    ):
+        err = codec_error(formats.encode, cf, base, records)
+        assert err.code == 0x86, (cf, base)  # 4.06
+
+
+def test_default_format():
+    assert formats.default_format((3, 0, 9), True) == 0
+    assert formats.default_format((3, 0, 6, 1), True) == 0
+    assert formats.default_format((3, 0, 6), False) == 11542
+    assert formats.default_format((3, 0), False) == 11542
+    assert formats.default_format((3,), False) == 11542

@@ -1,0 +1,208 @@
+# SenML JSON (content format 110: RFC 8428 as LwM2M 1.1 uses it) and the older LwM2M JSON
+# (11543: TS 1.0 6.4.4), both ways, between a payload and records (path, rtype, value); path
+# is a tuple (oid, iid, rid) or (oid, iid, rid, riid), base the request target (1 to 4 ids).
+#
+# Encoding: the base name is the target with a trailing slash ("/3/0/") and each name the
+# rest of the path ("0", "6/1"); when the only record is the target itself, the base name is
+# the path without the slash and the name "" (so bn + n is still a clean path). Values by
+# type: Integer, Unsigned, Float and Time as numbers in "v"; Boolean in "vb" ("bv"); String
+# and Corelnk in "vs" ("sv"); Objlnk "oid:iid" in "vlo" ("ov"); Opaque in "vd" as base64url
+# without padding, as RFC 8428 4.3 says and OMA confirmed (OMA_LwM2M_for_Developers#553),
+# and in LwM2M JSON in "sv" as standard padded base64 (TS 1.0).
+#
+# Decoding: "bn" may appear on any record and holds for the records after it; bn + n must be
+# an absolute path "/oid/iid/rid[/riid]" (one trailing slash tolerated) under the target.
+# Only the value field of the resource's type may be present (4.00 otherwise). Integer and
+# Unsigned take a JSON number with an integral value (5.0 is 5) within 64 bits; Time any
+# finite number within int64, fractions dropped; Float any finite number. "vd" takes base64
+# in either alphabet, padded or not. Time fields ("bt", "t") and unknown fields are ignored;
+# unknown fields ending in "_" (must-understand, RFC 8428 4.4) are refused. Every failure is
+# lwm2m.Error 4.00, except what rtype_of raises itself (4.04 for an unknown resource).
+import json
+
+from lwm2m import Error, text
+
+from micropython import const
+
+_BAD_REQUEST = const(0x80)  # 4.00
+_KEYS = const(("v", "vs", "vb", "vd", "vlo"))  # SenML value fields
+_LW_KEYS = const(("v", "sv", "bv", "ov"))  # LwM2M JSON value fields
+
+
+def _bad(expected):
+    raise Error(_BAD_REQUEST, "JSON: expected " + expected)
+
+
+def _key(rtype, lw):
+    # the value field of a resource type, in LwM2M JSON when lw
+    if rtype in "iuft":
+        return "v"
+    if rtype == "b":
+        return "bv" if lw else "vb"
+    if rtype == "l":
+        return "ov" if lw else "vlo"
+    if lw:
+        return "sv"
+    return "vd" if rtype == "o" else "vs"
+
+
+def _ids(path):
+    return "/".join([str(i) for i in path])
+
+
+# -- encoding ---------------------------------------------------------------------------
+
+
+def _out(rtype, value, lw):
+    # JSON text of one value; ValueError or TypeError for a value its type cannot hold
+    if rtype == "b":
+        return "true" if value else "false"
+    if rtype in "sc":
+        if type(value) is not str:
+            raise TypeError(rtype)
+        return json.dumps(value)
+    s = str(text.encode(value, rtype), "ascii")  # range-checked; ValueError for a bad type
+    if rtype in "iuft":
+        return s
+    if rtype == "o" and not lw:
+        s = s.replace("+", "-").replace("/", "_").rstrip("=")
+    return '"%s"' % s
+
+
+def _encode(base, records, lw):
+    n = len(base)
+    parts = []
+    for path, rtype, value in records:
+        if path[:n] != base:
+            raise ValueError(path)
+        parts.append('{"n":"%s","%s":%s}' % (_ids(path[n:]), _key(rtype, lw), _out(rtype, value, lw)))
+    bn = "/" + _ids(base)
+    if len(records) != 1 or records[0][0] != base:
+        bn += "/"
+    body = ",".join(parts)
+    if lw:
+        return ('{"bn":"%s","e":[%s]}' % (bn, body)).encode()
+    if not parts:
+        return b"[]"
+    return ('[{"bn":"%s",%s]' % (bn, body[1:])).encode()
+
+
+def encode(base, records):
+    return _encode(base, records, False)
+
+
+def encode_lwm2m(base, records):
+    return _encode(base, records, True)
+
+
+# -- decoding ---------------------------------------------------------------------------
+
+
+def _load(payload):
+    try:
+        return json.loads(str(payload, "utf-8"))
+    except Exception:  # ValueError, UnicodeError, and RecursionError on CPython
+        _bad("UTF-8 JSON")
+
+
+def _str(obj, key, default):
+    s = obj.get(key, default)
+    if type(s) is not str:
+        _bad('a string in "%s"' % key)
+    return s
+
+
+def _path(name, base):
+    # bn + n as a tuple of ids, checked to lie under base
+    p = name[1:].split("/")
+    if p[-1] == "":
+        p.pop()
+    path = []
+    for s in p:
+        if len(s) > 5 or not text.isdec(s) or int(s) > 65535:
+            break
+        path.append(int(s))
+    path = tuple(path)
+    if name[:1] != "/" or len(path) != len(p) or not 2 < len(path) < 5:
+        _bad("a resource path, not '%s'" % name)
+    if path[: len(base)] != base:
+        _bad("a path under /%s, not '%s'" % (_ids(base), name))
+    return path
+
+
+def _number(x, rtype):
+    if type(x) is int and rtype == "f":
+        try:
+            x = float(x)  # inf on MicroPython for a huge int
+        except OverflowError:  # CPython; x stays an int and is refused below
+            pass
+    if type(x) is float:
+        if x - x != 0:  # inf and nan
+            _bad("a finite number")
+        if rtype == "f":
+            return x
+        n = int(x)
+        if n != x and rtype != "t":
+            _bad("an integer")
+        x = n
+    if type(x) is not int or rtype == "f":  # bool is not int in either interpreter
+        _bad("a number")
+    lo = 0 if rtype == "u" else -(1 << 63)
+    if lo <= x < lo + (1 << 64):
+        return x
+    _bad("a number within 64 bits")
+
+
+def _value(x, rtype, lw):
+    if rtype == "b":
+        if x is True or x is False:
+            return x
+        _bad("true or false")
+    if rtype in "iuft":
+        return _number(x, rtype)
+    if type(x) is not str:
+        _bad("a string")
+    try:
+        raw = x.encode()
+    except UnicodeError:  # CPython: a lone surrogate from a \ud800 escape
+        _bad("UTF-8")
+    if rtype in "sc":
+        return x
+    if rtype == "o" and not lw:
+        raw = raw.replace(b"-", b"+").replace(b"_", b"/")
+        raw += b"=" * (-len(raw) % 4)
+    return text.decode(raw, rtype)  # Opaque, Objlnk; ValueError for an unknown type
+
+
+def _records(base, recs, bn, rtype_of, lw):
+    out = []
+    for rec in recs:
+        if type(rec) is not dict:
+            _bad("an object per record")
+        for k in rec:
+            if type(k) is not str or k[-1:] == "_":  # MicroPython's json allows {1: 2}
+                _bad("known fields, not %r" % k)
+        bn = _str(rec, "bn", bn)
+        name = bn + _str(rec, "n", "")
+        path = _path(name, base)
+        rtype = rtype_of(path)
+        key = _key(rtype, lw)
+        for k in _LW_KEYS if lw else _KEYS:
+            if (k in rec) != (k == key):
+                _bad('"%s" and no other value for %s' % (key, name))
+        out.append((path, rtype, _value(rec[key], rtype, lw)))
+    return out
+
+
+def decode(base, payload, rtype_of):
+    recs = _load(payload)
+    if type(recs) is not list:
+        _bad("an array")
+    return _records(base, recs, "", rtype_of, False)
+
+
+def decode_lwm2m(base, payload, rtype_of):
+    top = _load(payload)
+    if type(top) is not dict or type(top.get("e")) is not list:
+        _bad('an object with an array "e"')
+    return _records(base, top["e"], _str(top, "bn", ""), rtype_of, True)
