@@ -1,6 +1,7 @@
 // Runs Python inside the real MicroPython VM (npm @micropython/micropython-webassembly-pyscript).
 // Usage: node tools/mpvm.mjs MODULE [ARG ...]
-// Copies lib/ to /lib, host_tests/portable/ to /tests and tools/vm/ to /lib in the VM's
+// Copies lib/ to /lib, host_tests/portable/ to /tests, tools/vm/ to /lib and the object
+// definitions of firmware/objects/ to /objects in the VM's
 // in-memory filesystem, imports MODULE and calls MODULE.main([ARG, ...]) with the arguments
 // as strings; the process exits with the integer main() returns (0 when it returns None), or
 // 1 with the Python traceback when an exception escapes.
@@ -11,13 +12,13 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-function copyTree(mp, hostDir, vmDir) {
+function copyTree(mp, hostDir, vmDir, suffix = ".py") {
   try { mp.FS.mkdir(vmDir); } catch (e) { /* exists already */ }
   for (const name of readdirSync(hostDir)) {
     const hostPath = join(hostDir, name);
     if (statSync(hostPath).isDirectory()) {
-      if (name !== "__pycache__") copyTree(mp, hostPath, vmDir + "/" + name);
-    } else if (name.endsWith(".py")) {
+      if (name !== "__pycache__") copyTree(mp, hostPath, vmDir + "/" + name, suffix);
+    } else if (name.endsWith(suffix)) {
       mp.FS.writeFile(vmDir + "/" + name, readFileSync(hostPath));
     }
   }
@@ -36,6 +37,7 @@ const mp = await loadMicroPython({
 copyTree(mp, join(root, "lib"), "/lib");
 copyTree(mp, join(root, "tools", "vm"), "/lib");
 copyTree(mp, join(root, "host_tests", "portable"), "/tests");
+copyTree(mp, join(root, "firmware", "objects"), "/objects", ".json");
 try {
   // A JSON list of strings is also a Python list literal.
   mp.runPython(`import sys\nsys.path.append('/tests')\nimport ${moduleName}\n` +

@@ -159,3 +159,7 @@ def test_parse_takes_memoryview_and_keeps_non_ascii():
 def test_bytes_that_are_not_utf8():
     err = codec_error(link.parse, b"</a>;t=\"\xff\"")
     assert err.code == 0x80 and "UTF-8" in str(err)
+
+
+def test_bytes_values_are_written_unquoted():
+    assert link.encode([("/3303", [("ver", b"1.1")])]) == "</3303>;ver=1.1"

@@ -1,6 +1,8 @@
 # CoRE Link Format (RFC 6690, content format 40): the registration payload and Discover
 # answers. A document is a list of (uri, attrs); attrs is a list of (name, value) pairs in
-# order, duplicates kept; value is None (";obs"), an int, a float or a str.
+# order, duplicates kept; value is None (";obs"), an int, a float or a str (written quoted),
+# or bytes (written unquoted as they are, for tokens such as ver=1.1; they parse back as what
+# the text looks like).
 #
 # Parsing: a quoted value is a str with backslash escapes removed (';' and ',' inside quotes
 # belong to it). An unquoted value (RFC 6690 ptoken: printable ASCII other than '"', ',',
@@ -36,6 +38,8 @@ def encode(links):
             out.append(";" + name)
             if isinstance(value, str):
                 out.append('="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+            elif isinstance(value, bytes):
+                out.append("=" + value.decode())  # a token written as it is: ver=1.1
             elif value is not None:
                 # an int as digits, 1.1 as "1.1" on both; a float whose repr has an
                 # exponent (1e+16) parses back as a str

@@ -1,0 +1,106 @@
+# The host board: the board interface on CPython, for `make run` and the integration tests.
+# Every board module (boards/esp32, boards/rp2) offers the same functions.
+import math
+import os
+import socket
+import sys
+import time as _time_module
+import uuid
+
+_started = _time_module.monotonic()
+_clock_offset = 0  # seconds a server's Current Time write moved our clock
+_utc_offset = "+00:00"
+reboot_requested = False
+
+
+def endpoint_name():
+    # Stable per host, like machine.unique_id() on a board.
+    return "mpy-host-%012x" % uuid.getnode()
+
+
+def manufacturer():
+    return "micropython-lwm2m"
+
+
+def model():
+    return "host (CPython %d.%d)" % sys.version_info[:2]
+
+
+def serial():
+    return "%012x" % uuid.getnode()
+
+
+def firmware_version():
+    return "host"
+
+
+def software_version():
+    return "micropython-lwm2m 0.1"
+
+
+def device_type():
+    return "simulator"
+
+
+def memory_total():
+    return 512 * 1024
+
+
+def memory_free():
+    return 256 * 1024
+
+
+def time():
+    # Unix seconds, as a server may have set them (Device /3/0/13).
+    return int(_time_module.time()) + _clock_offset
+
+
+def set_time(seconds):
+    global _clock_offset
+    _clock_offset = int(seconds) - int(_time_module.time())
+
+
+def utc_offset():
+    return _utc_offset
+
+
+def set_utc_offset(value):
+    global _utc_offset
+    if len(value) != 6 or value[0] not in "+-" or value[3] != ":":
+        raise ValueError("UTC offset like +02:00 expected")
+    _utc_offset = value
+
+
+def rssi():
+    return -50  # loopback has no radio; a plausible constant
+
+
+def ip_addresses():
+    try:
+        return [socket.gethostbyname(socket.gethostname())]
+    except OSError:
+        return ["127.0.0.1"]
+
+
+def router_addresses():
+    return []
+
+
+def temperature():
+    # A simulated sensor that drifts around 21 °C with a period of two minutes, so that an
+    # observation has something to report.
+    elapsed = _time_module.monotonic() - _started
+    return round(21.0 + 3.0 * math.sin(elapsed * 2 * math.pi / 120), 2)
+
+
+def reboot():
+    global reboot_requested
+    reboot_requested = True
+
+
+def factory_reset():
+    reboot()
+
+
+def state_dir():
+    return os.environ.get("LWM2M_STATE_DIR", ".lwm2m-state")

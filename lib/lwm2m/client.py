@@ -1,0 +1,454 @@
+# The LwM2M client: one polling loop that registers with each management server found in
+# the Security (0) and Server (1) objects, keeps the registrations alive, answers device
+# management requests and sends notifications. poll() does what is due and returns how long
+# the caller may sleep; run() loops over it, sleeping on the socket.
+import time
+
+from micropython import const
+
+from lwm2m import Error, coap, dm, link
+from lwm2m.exchange import Exchange
+from lwm2m.observe import Observer
+
+_CON = const(0)
+_NON = const(1)
+_GET = const(0x01)
+_POST = const(0x02)
+_PUT = const(0x03)
+_DELETE = const(0x04)
+_CREATED = const(0x41)
+_DELETED = const(0x42)
+_CHANGED = const(0x44)
+_CONTENT = const(0x45)
+_UNAUTHORIZED = const(0x81)
+_NOT_FOUND = const(0x84)
+_METHOD_NOT_ALLOWED = const(0x85)
+_OBSERVE = const(6)
+_LOCATION_PATH = const(8)
+_CONTENT_FORMAT = const(12)
+_ACCEPT = const(17)
+_LINK_FORMAT = const(40)
+_SENML_JSON = const(110)
+
+# Registration states of a server
+_IDLE = const(0)  # register at next_at
+_WAITING = const(1)  # a Register, Update or De-register is outstanding
+_REGISTERED = const(2)  # update at next_at
+_DISABLED = const(3)  # register again at next_at
+
+_BUF_SIZE = const(1280)  # one datagram: the 1152-byte CoAP maximum plus headroom
+_RETRY_FIRST_MS = const(10000)
+_RETRY_MAX_MS = const(300000)
+_MAX_TRANSMIT_WAIT_S = const(93)
+_SLEEP_MAX_MS = const(60000)
+_PARK_MS = const(0x1FFFFFFF)  # the longest a ticks difference can tell: about 6 days
+
+
+def split_uri(uri):
+    # "coap://host:port" -> (scheme, host, port); IPv6 literals in brackets.
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme not in ("coap", "coaps"):
+        raise ValueError("server URI %r: expected coap://host[:port]" % uri)
+    rest = rest.split("/")[0]
+    if rest.startswith("["):
+        host, _, port = rest[1:].partition("]")
+        port = port[1:]
+    else:
+        host, _, port = rest.partition(":")
+    if not host or (port and not port.isdigit()):
+        raise ValueError("server URI %r: expected coap://host[:port]" % uri)
+    return scheme, host, int(port) if port else (5684 if scheme == "coaps" else 5683)
+
+
+class Server:
+    # One management server and the state of our registration with it.
+    def __init__(self, ssid, uri, addr, instance):
+        self.ssid = ssid
+        self.uri = uri
+        self.addr = addr
+        self.instance = instance  # its Server (1) object instance
+        self.state = _IDLE
+        self.next_at = 0
+        self.retry_ms = _RETRY_FIRST_MS
+        self.location = None
+        self.sent_lifetime = None
+        self.sent_binding = None
+        self.links_changed = False
+        self.update_now = False
+
+    def lifetime(self):
+        return self.instance.get(1)
+
+    def binding(self):
+        return self.instance.get(7) if self.instance.has(7) else "U"
+
+    def defaults(self):
+        inst = self.instance
+        return (inst.get(2) if inst.has(2) else 0), (inst.get(3) if inst.has(3) else 0)
+
+
+class Client:
+    def __init__(self, model, endpoint, transport, version="1.1", log=print, rand=None,
+                 con_interval_ms=86400000):
+        if version not in ("1.0", "1.1"):
+            raise ValueError("lwm2m version %r: expected 1.0 or 1.1" % version)
+        self.model = model
+        self.endpoint = endpoint
+        self.transport = transport
+        self.version = version
+        self.log = log
+        self.exchange = Exchange(transport, self._handle, rand)
+        self.observer = Observer(self._notify, self._snapshot, self._defaults, con_interval_ms)
+        self.buf = bytearray(_BUF_SIZE)
+        self.servers = []
+        self.deferred = []  # actions to run once the current answers have left
+        self.now = time.ticks_ms()
+        model.on_change = self.observer.changed
+        model.on_tree_change = self._tree_changed
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def start(self):
+        # Finds the management servers in /0 and /1 and binds the Server object's actions.
+        security = self.model.object(0)
+        for inst in security.instances.values() if security else ():
+            if inst.has(1) and inst.get(1):
+                continue  # a bootstrap server account
+            ssid = inst.get(10)
+            server = self._server_instance(ssid)
+            if server is None:
+                self.log("no Server instance for short server id %d: not registering" % ssid)
+                continue
+            uri = inst.get(0)
+            scheme, host, port = split_uri(uri)
+            if scheme != "coap":
+                self.log("%s: only coap:// is supported so far" % uri)
+                continue
+            entry = Server(ssid, uri, self.transport.resolve(host, port), server)
+            server.on_execute(8, lambda _args, s=entry: self._trigger_update(s))
+            server.on_execute(4, lambda _args, s=entry: self._disable(s))
+            server.on_write(1, lambda value, s=entry: self._trigger_update(s, value > 0))
+            self.servers.append(entry)
+        if not self.servers:
+            self.log("no management server configured")
+
+    def _server_instance(self, ssid):
+        servers = self.model.object(1)
+        for inst in servers.instances.values() if servers else ():
+            if inst.get(0) == ssid:
+                return inst
+        return None
+
+    def poll(self, now=None):
+        # Does everything due; returns the ms the caller may sleep before calling again.
+        now = time.ticks_ms() if now is None else now
+        self.now = now
+        wait = self.exchange.poll(self.buf, now)
+        for server in self.servers:
+            wait = min(wait, self._step(server, now))
+        wait = min(wait, self.observer.poll(now))
+        while self.deferred:
+            self.deferred.pop(0)()
+        return max(0, min(wait, _SLEEP_MAX_MS))
+
+    def defer(self, action):
+        # Runs action() at the end of this poll, after the answer that asked for it was sent.
+        self.deferred.append(action)
+
+    def run(self, running=lambda: True):
+        self.start()
+        while running():
+            self.transport.wait(self.poll())
+
+    def stop(self, timeout_ms=10000):
+        # De-registers from every registered server, waiting at most timeout_ms for answers;
+        # a Register still under way is abandoned.
+        for server in self.servers:
+            self.exchange.cancel(server.addr)
+            if server.location:
+                self._deregister(server)
+            else:
+                self._park(server, _PARK_MS)
+        start = time.ticks_ms()
+        while any(s.state == _WAITING for s in self.servers):
+            if time.ticks_diff(time.ticks_ms(), start) >= timeout_ms:
+                break
+            self.transport.wait(min(self.poll(), 100))
+
+    def _step(self, server, now):
+        if server.state == _WAITING:
+            return _SLEEP_MAX_MS
+        if server.state == _REGISTERED and server.update_now:
+            server.update_now = False
+            self._update(server)
+            return _SLEEP_MAX_MS
+        left = time.ticks_diff(server.next_at, now)
+        if left > 0:
+            return left
+        if server.state == _REGISTERED:
+            self._update(server)
+        else:
+            self._register(server)
+        return _SLEEP_MAX_MS
+
+    # -- registration -------------------------------------------------------------------
+
+    def links(self):
+        # The object list of Register and Update, Security excluded (TS Core 6.2.1).
+        links = []
+        if self.version != "1.0":
+            links.append(("/", [("rt", "oma.lwm2m"), ("ct", _SENML_JSON)]))
+        for oid in sorted(self.model.objects):
+            if oid == 0:
+                continue
+            obj = self.model.objects[oid]
+            if obj.version != "1.0":
+                links.append(("/%d" % oid, [("ver", obj.version.encode())]))
+            elif not obj.instances:
+                links.append(("/%d" % oid, []))
+            for iid in sorted(obj.instances):
+                links.append(("/%d/%d" % (oid, iid), []))
+        return link.encode(links).encode()
+
+    def _register(self, server):
+        msg = coap.Message(_CON, _POST)
+        msg.set_path("/rd")
+        lifetime = server.lifetime()
+        msg.add_query("ep", self.endpoint)
+        msg.add_query("lt", lifetime)
+        msg.add_query("lwm2m", self.version)
+        msg.add_query("b", server.binding())
+        msg.add(_CONTENT_FORMAT, _LINK_FORMAT)
+        msg.payload = self.links()
+        server.state = _WAITING
+        server.sent_lifetime = lifetime
+        server.sent_binding = server.binding()
+        server.links_changed = False
+        self.observer.cancel(server.ssid)  # a new registration starts without observations
+        self.log("register with %s as %s (lifetime %d s)" % (server.uri, self.endpoint, lifetime))
+        self.exchange.request(msg, server.addr, lambda r: self._registered(server, r), self.now)
+
+    def _registered(self, server, response):
+        if response is not None and response.code == _CREATED:
+            server.location = response.path(_LOCATION_PATH)
+            server.retry_ms = _RETRY_FIRST_MS
+            self.log("registered with %s at %s" % (server.uri, server.location))
+            self._schedule_update(server)
+        else:
+            self._retry(server, "register", response)
+
+    def _schedule_update(self, server):
+        # Update before the lifetime runs out, leaving time for retransmissions.
+        lifetime = server.sent_lifetime
+        margin = min(max(lifetime // 10, _MAX_TRANSMIT_WAIT_S), lifetime // 2)
+        server.state = _REGISTERED
+        server.next_at = time.ticks_add(self.now, (lifetime - margin) * 1000)
+
+    def _retry(self, server, what, response):
+        reason = "no answer" if response is None else coap.code_name(response.code)
+        self.log("%s with %s failed (%s); retrying in %d s" % (what, server.uri, reason, server.retry_ms // 1000))
+        server.state = _IDLE
+        server.location = None
+        server.next_at = time.ticks_add(self.now, server.retry_ms)
+        server.retry_ms = min(server.retry_ms * 2, _RETRY_MAX_MS)
+
+    def _update(self, server):
+        # Update carries only what changed since the last Register or Update.
+        msg = coap.Message(_CON, _POST)
+        msg.set_path(server.location)
+        lifetime = server.lifetime()
+        if lifetime != server.sent_lifetime:
+            msg.add_query("lt", lifetime)
+        if server.binding() != server.sent_binding:
+            msg.add_query("b", server.binding())
+        if server.links_changed:
+            msg.add(_CONTENT_FORMAT, _LINK_FORMAT)
+            msg.payload = self.links()
+        server.state = _WAITING
+        sent = (lifetime, server.binding(), server.links_changed)
+        server.links_changed = False
+        self.log("update %s at %s" % (server.uri, server.location))
+        self.exchange.request(msg, server.addr, lambda r: self._updated(server, r, sent), self.now)
+
+    def _updated(self, server, response, sent):
+        if response is not None and response.code == _CHANGED:
+            server.sent_lifetime, server.sent_binding = sent[0], sent[1]
+            self._schedule_update(server)
+        elif response is not None and response.code == _NOT_FOUND:
+            self.log("%s forgot our registration: registering again" % server.uri)
+            server.state = _IDLE
+            server.next_at = self.now
+        else:
+            server.links_changed = server.links_changed or sent[2]
+            self._retry(server, "update", response)
+
+    def _deregister(self, server):
+        msg = coap.Message(_CON, _DELETE)
+        msg.set_path(server.location)
+        server.state = _WAITING
+        self.log("de-register from %s" % server.uri)
+        self.exchange.request(msg, server.addr, lambda r: self._deregistered(server, r), self.now)
+
+    def _deregistered(self, server, response):
+        server.location = None
+        if server.state == _WAITING:  # not disabled meanwhile: stop() asked for it
+            self._park(server, _PARK_MS)
+
+    def _park(self, server, ms):
+        # No registration until ms from now.
+        server.state = _DISABLED
+        server.next_at = time.ticks_add(self.now, ms)
+
+    def _trigger_update(self, server, valid=True):
+        if not valid:
+            raise ValueError("lifetime must be positive")
+        server.update_now = True
+
+    def _disable(self, server):
+        # Execute /1/x/4: de-register now, register again after the Disable Timeout (/1/x/5).
+        timeout = server.instance.get(5) if server.instance.has(5) else 86400
+        self.log("disabled by %s for %d s" % (server.uri, timeout))
+        if server.location:
+            self._deregister(server)
+        self._park(server, timeout * 1000)
+
+    def _tree_changed(self):
+        for server in self.servers:
+            server.links_changed = True
+            server.update_now = server.state == _REGISTERED
+
+    # -- requests from servers ----------------------------------------------------------
+
+    def _server_at(self, addr):
+        for server in self.servers:
+            if server.addr == addr:
+                return server
+        return None
+
+    def _handle(self, request, addr):
+        # Answers one request; every request and its answer make one log line.
+        try:
+            response = self._dispatch(request, addr)
+        except Error as exc:
+            self.log("%s %s -> %s (%s)" % (coap.code_name(request.code), request.path(), coap.code_name(exc.code or 0xA0), exc))
+            raise
+        self.log("%s %s -> %s" % (coap.code_name(request.code), request.path(), coap.code_name(response.code)))
+        return response
+
+    def _dispatch(self, request, addr):
+        server = self._server_at(addr)
+        if server is None:
+            raise Error(_UNAUTHORIZED, "not a registered server")
+        path = dm.parse_path(request.get_all(11))
+        code = request.code
+        cf = request.get(_CONTENT_FORMAT)
+        accept = request.get(_ACCEPT)
+        if code == _GET:
+            if accept == _LINK_FORMAT:
+                result = dm.discover(self.model, path, lambda p: self.observer.attributes_of(server.ssid, p))
+            else:
+                return self._read(server, request, path, accept)
+        elif code == _PUT:
+            if request.payload or cf is not None:
+                result = dm.write(self.model, path, cf, request.payload, True)
+            else:
+                result = self._write_attributes(server, path, request.query())
+        elif code == _POST:
+            if len(path) == 1:
+                result = dm.create(self.model, path, cf, request.payload)
+            elif len(path) == 3:
+                result = dm.execute(self.model, path, request.payload)
+            else:
+                result = dm.write(self.model, path, cf, request.payload, False)
+        elif code == _DELETE:
+            result = dm.delete(self.model, path)
+        else:
+            raise Error(_METHOD_NOT_ALLOWED, "method %s" % coap.code_name(code))
+        return _response(*result)
+
+    def _read(self, server, request, path, accept):
+        observe = request.get(_OBSERVE)
+        result = dm.read(self.model, path, accept)
+        response = _response(*result)
+        if observe == 0:
+            obs = self.observer.add(server.ssid, request.token, path, result[1], self._sampled(path), self.now)
+            response.add(_OBSERVE, obs.seq)
+        elif observe == 1:
+            self.observer.cancel(server.ssid, request.token)
+        return response
+
+    def _write_attributes(self, server, path, query):
+        if not path:
+            raise Error(_METHOD_NOT_ALLOWED, "Write-Attributes needs a path")
+        obj = self.model.object(path[0])
+        if obj is None or (len(path) > 1 and self.model.instance(path[0], path[1]) is None):
+            raise Error(_NOT_FOUND, "no %s" % dm.path_str(path))
+        rtype = None
+        if len(path) >= 3:
+            if path[2] not in obj.resources:
+                raise Error(_NOT_FOUND, "no %s" % dm.path_str(path))
+            rtype = obj.rtype(path[2])
+        self.observer.write_attributes(server.ssid, path, query, rtype)
+        return _CHANGED, None, b""
+
+    # -- notifications ------------------------------------------------------------------
+
+    def _sampled(self, path):
+        # Is any value under path behind a read hook (so changes must be looked for)?
+        obj = self.model.object(path[0])
+        for inst in obj.instances.values():
+            if len(path) > 1 and inst.iid != path[1]:
+                continue
+            for rid in (path[2],) if len(path) > 2 else obj.resources:
+                if inst.hook(rid, 0):
+                    return True
+        return False
+
+    def _snapshot(self, path):
+        # What the observer compares to decide a value changed: the value of a resource, the
+        # records of anything larger; None when it cannot be read.
+        try:
+            records = dm.read_records(self.model, path)
+        except Error:
+            return None
+        if len(path) >= 3 and len(records) == 1:
+            return records[0][2]
+        return records
+
+    def _defaults(self, ssid):
+        for server in self.servers:
+            if server.ssid == ssid:
+                return server.defaults()
+        return 0, 0
+
+    def _notify(self, obs, con):
+        server = None
+        for s in self.servers:
+            if s.ssid == obs.server:
+                server = s
+        if server is None:
+            return
+        msg = coap.Message(_CON if con else _NON, _CONTENT, 0, obs.token)
+        try:
+            _code, cf, payload = dm.read(self.model, obs.path, obs.accept)
+        except Error as exc:
+            # The target is gone: an error notification ends the observation (RFC 7641 3.2).
+            msg.code = exc.code or 0xA0
+            self.observer.cancel(obs.server, obs.token)
+            self.exchange.notify(msg, server.addr, lambda ok: None, self.now)
+            return
+        msg.add(_OBSERVE, obs.seq)
+        msg.add(_CONTENT_FORMAT, cf)
+        msg.payload = payload
+        self.exchange.notify(msg, server.addr, lambda ok: ok or self.observer.cancel(obs.server, obs.token), self.now)
+
+
+def _response(code, cf, payload):
+    msg = coap.Message(0, code)
+    if code == _CREATED:
+        msg.set_path(payload, _LOCATION_PATH)
+    else:
+        if cf is not None:
+            msg.add(_CONTENT_FORMAT, cf)
+        msg.payload = payload
+    return msg

@@ -1,0 +1,50 @@
+# The core objects every client carries: Security (0), Server (1), Device (3) and
+# Connectivity Monitoring (4), filled from the configuration and from the board. The board is
+# any object with the methods of boards/host/board.py (see the README's board interface).
+from micropython import const
+
+_NO_SEC = const(3)
+_WLAN = const(21)  # Network Bearer: 21 WLAN (TS Core E.5)
+
+
+def add_security(model, uri, ssid, bootstrap=False, mode=_NO_SEC, identity=b"", secret=b""):
+    return model.add_instance(0, values={
+        0: uri, 1: bootstrap, 2: mode, 3: identity, 4: b"", 5: secret, 10: ssid, 11: 0,
+    })
+
+
+def add_server(model, ssid, lifetime=86400, pmin=0, pmax=0, binding="U", disable_timeout=86400):
+    return model.add_instance(1, values={
+        0: ssid, 1: lifetime, 2: pmin, 3: pmax, 5: disable_timeout, 6: False, 7: binding,
+    })
+
+
+def add_device(model, board, defer):
+    # defer(func) runs func after the answer to the Execute has left: a reboot must not eat
+    # its own ACK.
+    dev = model.add_instance(3, 0, values={
+        0: board.manufacturer(), 1: board.model(), 2: board.serial(), 3: board.firmware_version(),
+        11: {0: 0}, 14: board.utc_offset(), 16: "U", 17: board.device_type(),
+        19: board.software_version(), 21: board.memory_total() // 1024,
+    })
+    dev.on_execute(4, lambda _args: defer(board.reboot))
+    dev.on_execute(5, lambda _args: defer(board.factory_reset))
+    dev.on_execute(12, lambda _args: dev.set(11, {0: 0}))
+    dev.on_read(10, lambda: board.memory_free() // 1024)
+    dev.on_read(13, board.time)
+    dev.on_write(13, board.set_time)
+    dev.on_write(14, board.set_utc_offset)
+    return dev
+
+
+def add_connectivity(model, board):
+    conn = model.add_instance(4, 0, values={0: _WLAN, 1: {0: _WLAN}})
+    conn.on_read(2, board.rssi)
+    conn.on_read(4, lambda: _numbered(board.ip_addresses()))
+    conn.on_read(5, lambda: _numbered(board.router_addresses()))
+    return conn
+
+
+def _numbered(items):
+    # A multiple resource value from a list: {0: first, 1: second, ...}
+    return {i: item for i, item in enumerate(items)}

@@ -1,0 +1,193 @@
+# Information reporting: observations (RFC 7641) and the notification attributes a server
+# sets with Write-Attributes (pmin, pmax, gt, lt, st). The client calls poll(now) from its
+# loop; notifications leave through a send(observation, records_payload, con) callable.
+import time
+
+from micropython import const
+
+from lwm2m import Error
+
+_BAD_REQUEST = const(0x80)
+_NUMERIC = const("iuft")
+_ATTRIBUTES = ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax")
+_DAY_MS = const(86400000)
+_SAMPLE_MS = const(1000)
+
+
+def parse_attributes(query, rtype):
+    # Write-Attributes query {name: value or None} -> {name: number or None (remove)}; 4.00
+    # for unknown names, bad numbers, gt/lt/st on a non-numeric target, or lt/gt/st that
+    # contradict each other.
+    out = {}
+    for name, value in query.items():
+        if name not in _ATTRIBUTES:
+            raise Error(_BAD_REQUEST, "unknown attribute %r" % name)
+        if value is None:
+            out[name] = None
+            continue
+        try:
+            number = float(value) if name in ("gt", "lt", "st") else int(value)
+        except ValueError:
+            raise Error(_BAD_REQUEST, "%s=%s is not a number" % (name, value))
+        if number < 0 and name not in ("gt", "lt"):
+            raise Error(_BAD_REQUEST, "%s must not be negative" % name)
+        if name in ("gt", "lt", "st") and (rtype is None or rtype not in _NUMERIC):
+            raise Error(_BAD_REQUEST, "%s needs a numeric resource" % name)
+        out[name] = number
+    return out
+
+
+def check_attributes(attrs):
+    # lt < gt and lt + 2*st < gt, when set (TS Core 5.1.2).
+    gt = attrs.get("gt")
+    lt = attrs.get("lt")
+    if gt is not None and lt is not None:
+        if not lt < gt or lt + 2 * (attrs.get("st") or 0) >= gt:
+            raise Error(_BAD_REQUEST, "needs lt < gt and lt + 2*st < gt")
+
+
+class Observation:
+    def __init__(self, server, token, path, accept, now):
+        self.server = server
+        self.token = token
+        self.path = path
+        self.accept = accept
+        self.seq = 0
+        self.sent_at = now  # ticks of the last notification (or the first answer)
+        self.con_at = now  # ticks of the last CON notification
+        self.last = None  # the numeric value last reported, for gt/lt/st
+        self.changed = False
+        self.sampled = False  # a value behind a read hook: nothing tells us it changed
+        self.sampled_at = now
+        self.pmin = self.pmax = 0
+        self.gt = self.lt = self.st = None
+
+    def matches(self, oid, iid, rid):
+        # Does a change of /oid/iid/rid touch what this observation covers?
+        path = self.path
+        n = len(path)
+        return path[0] == oid and (n < 2 or path[1] == iid) and (n < 3 or path[2] == rid)
+
+
+class Observer:
+    # attributes: {server: {path: {name: number}}}; observations: a list.
+    def __init__(self, send, read_value, defaults, con_interval_ms=_DAY_MS):
+        self.send = send  # send(observation, con) -> sends the current value
+        self.read_value = read_value  # read_value(path) -> a comparable snapshot of the value
+        self.defaults = defaults  # defaults(server) -> (pmin, pmax) of the server's /1 instance
+        self.con_interval = con_interval_ms
+        self.observations = []
+        self.attributes = {}
+        self.seq = 0  # Observe numbers, increasing across all observations
+
+    def attributes_of(self, server, path):
+        # The attributes set on exactly this path, as link attributes for Discover.
+        attrs = self.attributes.get(server, {}).get(path, {})
+        return [(name, attrs[name]) for name in _ATTRIBUTES if name in attrs]
+
+    def write_attributes(self, server, path, query, rtype):
+        new = parse_attributes(query, rtype)
+        table = self.attributes.setdefault(server, {})
+        merged = dict(table.get(path, {}))
+        for name, value in new.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        check_attributes(merged)
+        if merged:
+            table[path] = merged
+        else:
+            table.pop(path, None)
+        for obs in self.observations:
+            if obs.server == server:
+                self._resolve(obs)
+
+    def _resolve(self, obs):
+        # Effective attributes: resource over instance over object, then the server defaults.
+        table = self.attributes.get(obs.server, {})
+        merged = {}
+        for n in range(1, len(obs.path) + 1):
+            merged.update(table.get(obs.path[:n], {}))
+        pmin, pmax = self.defaults(obs.server)
+        obs.pmin = merged.get("pmin", pmin) or 0
+        obs.pmax = merged.get("pmax", pmax) or 0
+        obs.gt = merged.get("gt")
+        obs.lt = merged.get("lt")
+        obs.st = merged.get("st")
+
+    def add(self, server, token, path, accept, sampled, now):
+        # Registers (or renews, for the same token) an observation; the caller answers the
+        # GET with the current value as notification 0.
+        self.cancel(server, token)
+        obs = Observation(server, token, path, accept, now)
+        obs.seq = self.seq
+        obs.sampled = sampled
+        obs.last = self.read_value(path)
+        self._resolve(obs)
+        self.observations.append(obs)
+        return obs
+
+    def cancel(self, server, token=None, path=None):
+        # Drops the observations of a server with this token or on this path (or all of them).
+        self.observations = [
+            obs for obs in self.observations
+            if not (obs.server == server and (token is None or obs.token == token) and (path is None or obs.path == path))
+        ]
+
+    def changed(self, oid, iid, rid):
+        for obs in self.observations:
+            if obs.matches(oid, iid, rid):
+                obs.changed = True
+
+    def _worth(self, obs, value):
+        # Is a new value worth a notification? gt/lt/st decide when set (numbers only).
+        last = obs.last
+        if value == last:
+            return False
+        if obs.gt is None and obs.lt is None and obs.st is None:
+            return True
+        if not isinstance(value, (int, float)) or not isinstance(last, (int, float)):
+            return True
+        for bound in (obs.gt, obs.lt):
+            if bound is not None and (last > bound) != (value > bound):
+                return True
+        return obs.st is not None and abs(value - last) >= obs.st
+
+    def poll(self, now):
+        # Sends what is due; returns ms until the next observation deadline. With nothing due
+        # it only does small-int arithmetic, so an idle loop allocates nothing.
+        wait = self.con_interval
+        for obs in self.observations:
+            since = time.ticks_diff(now, obs.sent_at)
+            pmin = obs.pmin * 1000
+            # pmax below pmin is ignored; a (CON) notification goes at least every con_interval
+            pmax = obs.pmax * 1000 if obs.pmax > 0 and obs.pmax >= obs.pmin else self.con_interval
+            pmax = min(pmax, self.con_interval)
+            notify = since >= pmax
+            if not notify and since >= pmin:
+                if obs.changed:
+                    obs.changed = False
+                    notify = self._worth(obs, self.read_value(obs.path))
+                elif obs.sampled and time.ticks_diff(now, obs.sampled_at) >= _SAMPLE_MS:
+                    obs.sampled_at = now
+                    notify = self._worth(obs, self.read_value(obs.path))
+            if notify:
+                self._notify(obs, now)
+                since = 0
+            remaining = pmax - since
+            if obs.sampled:
+                remaining = min(remaining, max(pmin - since, _SAMPLE_MS - time.ticks_diff(now, obs.sampled_at)))
+            elif obs.changed:  # changed before pmin ran out
+                remaining = min(remaining, pmin - since)
+            wait = min(wait, remaining)
+        return max(wait, 0)
+
+    def _notify(self, obs, now):
+        con = time.ticks_diff(now, obs.con_at) >= self.con_interval
+        if con:
+            obs.con_at = now
+        self.seq = obs.seq = (self.seq + 1) & 0xFFFFFF
+        obs.sent_at = now
+        obs.last = self.read_value(obs.path)
+        self.send(obs, con)

@@ -1,0 +1,68 @@
+# Runs the firmware's main job under CPython with the host board and real UDP sockets:
+# registers with the server, serves its requests, logs each request and its answer, keeps
+# retrying while no server answers, and de-registers on SIGINT or SIGTERM (exit status 0).
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT / "boards" / "host"), str(ROOT / "firmware")]
+
+import cpython_shim  # noqa: E402
+
+cpython_shim.install()
+
+import board  # noqa: E402
+import main as firmware  # noqa: E402
+from lwm2m.transport import UdpTransport  # noqa: E402
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Run the LwM2M client on this host.")
+    parser.add_argument("--server", default="coap://127.0.0.1:5683", help="LwM2M server URI (default %(default)s)")
+    parser.add_argument("--endpoint", default=board.endpoint_name(), help="endpoint name (default %(default)s)")
+    parser.add_argument("--lifetime", type=int, default=300, help="registration lifetime in seconds (default %(default)s)")
+    parser.add_argument("--lwm2m", choices=("1.0", "1.1"), default="1.1", help="LwM2M version (default %(default)s)")
+    parser.add_argument("--state-dir", default=None, help="where the client keeps what servers set (default: none kept)")
+    parser.add_argument("--objects", default=str(ROOT / "firmware" / "objects"), help="folder of compact object definitions")
+    return parser.parse_args(argv)
+
+
+class Stopped(Exception):
+    # Raised by the signal handlers so that a sleeping poll wakes at once.
+    pass
+
+
+def _stop(*_):
+    raise Stopped()
+
+
+def log(line):
+    print("%s %s" % (time.strftime("%H:%M:%S"), line), flush=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.lifetime <= 0:
+        sys.exit("host_run: --lifetime must be positive, got %d" % args.lifetime)
+    config = {"server": args.server, "endpoint": args.endpoint, "lifetime": args.lifetime,
+              "lwm2m": args.lwm2m, "state_dir": args.state_dir}
+    client = firmware.build(config, board, UdpTransport(), args.objects, log)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        firmware.run(client, lambda: not board.reboot_requested)
+    except Stopped:
+        pass  # run() de-registered on the way out
+    if board.reboot_requested:
+        log("rebooting")
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+    log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
