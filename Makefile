@@ -5,13 +5,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test bench setup clean
+.PHONY: test bench run setup clean
 
 test: setup
 	$(PY) tools/run_tests.py
 
 bench: setup
 	$(PY) tools/bench.py
+
+# The client on this host with real UDP: make run [SERVER=coap://host:port] [ENDPOINT=name]
+SERVER ?= coap://127.0.0.1:5683
+RUN_ARGS = --server $(SERVER) $(if $(ENDPOINT),--endpoint $(ENDPOINT))
+run: $(VENV)/.installed
+	$(PY) tools/host_run.py $(RUN_ARGS)
 
 setup: $(VENV)/.installed node_modules/.installed
 

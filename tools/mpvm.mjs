@@ -34,14 +34,22 @@ const mp = await loadMicroPython({
   stderr: (line) => process.stderr.write(line + "\n"),
   linebuffer: true,
 });
-copyTree(mp, join(root, "lib"), "/lib");
+// MPVM_LIB names a folder of compiled .mpy files to load instead of lib/'s sources, as a
+// board does after `make deploy`.
+if (process.env.MPVM_LIB) copyTree(mp, process.env.MPVM_LIB, "/lib", ".mpy");
+else copyTree(mp, join(root, "lib"), "/lib");
 copyTree(mp, join(root, "tools", "vm"), "/lib");
 copyTree(mp, join(root, "host_tests", "portable"), "/tests");
 copyTree(mp, join(root, "firmware", "objects"), "/objects", ".json");
 try {
-  // A JSON list of strings is also a Python list literal.
+  // A module may ask for STEPS separate calls of step(i) before main(): the VM collects
+  // garbage only between calls, so heap figures read in one step are exact.
   mp.runPython(`import sys\nsys.path.append('/tests')\nimport ${moduleName}\n` +
-               `_exit_code = ${moduleName}.main(${JSON.stringify(args)})`);
+               `_steps = getattr(${moduleName}, "STEPS", 0)`);
+  const steps = mp.globals.get("_steps");
+  for (let i = 0; i < steps; i++) mp.runPython(`${moduleName}.step(${i})`);
+  // A JSON list of strings is also a Python list literal.
+  mp.runPython(`_exit_code = ${moduleName}.main(${JSON.stringify(args)})`);
 } catch (error) {
   if (error.name !== "PythonError") throw error;
   console.error(error.message);

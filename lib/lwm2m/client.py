@@ -352,7 +352,9 @@ class Client:
             if request.payload or cf is not None:
                 result = dm.write(self.model, path, cf, request.payload, True)
             else:
-                result = self._write_attributes(server, path, request.query())
+                rtype = dm.target_type(self.model, path)
+                self.observer.write_attributes(server.ssid, path, request.query(), rtype)
+                result = _CHANGED, None, b""
         elif code == _POST:
             if len(path) == 1:
                 result = dm.create(self.model, path, cf, request.payload)
@@ -376,20 +378,6 @@ class Client:
         elif observe == 1:
             self.observer.cancel(server.ssid, request.token)
         return response
-
-    def _write_attributes(self, server, path, query):
-        if not path:
-            raise Error(_METHOD_NOT_ALLOWED, "Write-Attributes needs a path")
-        obj = self.model.object(path[0])
-        if obj is None or (len(path) > 1 and self.model.instance(path[0], path[1]) is None):
-            raise Error(_NOT_FOUND, "no %s" % dm.path_str(path))
-        rtype = None
-        if len(path) >= 3:
-            if path[2] not in obj.resources:
-                raise Error(_NOT_FOUND, "no %s" % dm.path_str(path))
-            rtype = obj.rtype(path[2])
-        self.observer.write_attributes(server.ssid, path, query, rtype)
-        return _CHANGED, None, b""
 
     # -- notifications ------------------------------------------------------------------
 
@@ -415,17 +403,18 @@ class Client:
             return records[0][2]
         return records
 
-    def _defaults(self, ssid):
+    def _server(self, ssid):
         for server in self.servers:
             if server.ssid == ssid:
-                return server.defaults()
-        return 0, 0
+                return server
+        return None
+
+    def _defaults(self, ssid):
+        server = self._server(ssid)
+        return server.defaults() if server else (0, 0)
 
     def _notify(self, obs, con):
-        server = None
-        for s in self.servers:
-            if s.ssid == obs.server:
-                server = s
+        server = self._server(obs.server)
         if server is None:
             return
         msg = coap.Message(_CON if con else _NON, _CONTENT, 0, obs.token)

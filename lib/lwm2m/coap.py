@@ -244,11 +244,11 @@ def decode(data):
     mid = data[2] << 8 | data[3]
     pos = 4 + tkl
     if tkl > 8 or pos > size:
-        raise MessageError(None, "token length %d in a %d-byte message" % (tkl, size), mid, mtype)
+        raise MessageError(None, "token length %d in %d bytes" % (tkl, size), mid, mtype)
     msg = Message(mtype, code, mid, bytes(data[4:pos]))
     if code == _EMPTY:
         if pos != size:
-            raise MessageError(None, "empty message with more than a header", mid, mtype)
+            raise MessageError(None, "empty message longer than 4 bytes", mid, mtype)
         return msg
     options = msg.options
     number = 0

@@ -63,6 +63,20 @@ def _resource(model, path, op):
 _OP_NAMES = {"R": "readable", "W": "writable", "E": "executable"}
 
 
+def target_type(model, path):
+    # The type letter of the resource a Write-Attributes names, None for an object or an
+    # instance; 4.04 when the target does not exist.
+    if len(path) == 1:
+        _object(model, path)
+        return None
+    obj, inst = _instance(model, path)
+    if len(path) == 2:
+        return None
+    if path[2] not in obj.resources:
+        raise Error(_NOT_FOUND, "no resource %s" % path_str(path[:3]))
+    return obj.rtype(path[2])
+
+
 def _records_of(obj, inst, rid, out, riid=None):
     # Appends the records of one resource (every instance of a multiple one).
     value = inst.get(rid)
