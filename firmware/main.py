@@ -7,6 +7,7 @@ import os
 from lwm2m import core
 from lwm2m.client import Client
 from lwm2m.model import Model, load_definition
+from lwm2m.store import Persist, StoreError
 
 _TEMPERATURE = 3303
 _SENSOR_VALUE = 5700
@@ -22,7 +23,7 @@ def load_objects(model, folder):
 
 def build(config, board, transport, objects_dir, log=print):
     # The client for config: {"server": "coap://host:port", "endpoint": name,
-    # "lifetime": s, "lwm2m": "1.1"}; it registers once run.
+    # "lifetime": s, "lwm2m": "1.1", "state_dir": folder or None}; it registers once run.
     model = Model()
     load_objects(model, objects_dir)
     for oid in (0, 1, 3, 4):
@@ -36,7 +37,23 @@ def build(config, board, transport, objects_dir, log=print):
     if model.object(_TEMPERATURE) and board.temperature() is not None:
         sensor = model.add_instance(_TEMPERATURE, 0, {_SENSOR_UNITS: "Cel"})
         sensor.on_read(_SENSOR_VALUE, board.temperature)
+    if config.get("state_dir"):
+        _persist(model, client, config["state_dir"], log)
     return client
+
+
+def _persist(model, client, folder, log):
+    # What servers write to Server (1) and Device (3) survives a restart.
+    try:
+        os.mkdir(folder)
+    except OSError:
+        pass  # it exists
+    persist = Persist(model, folder + "/servers.json", (1, 3), client.defer)
+    try:
+        log("restored %d values from %s" % (persist.restore(), persist.path))
+    except StoreError as exc:
+        log("%s: ignored, starting from the configuration" % exc)
+    model.watchers.append(persist.changed)
 
 
 def run(client, running=lambda: True):

@@ -26,7 +26,7 @@ def parse_args(argv):
     parser.add_argument("--endpoint", default=board.endpoint_name(), help="endpoint name (default %(default)s)")
     parser.add_argument("--lifetime", type=int, default=300, help="registration lifetime in seconds (default %(default)s)")
     parser.add_argument("--lwm2m", choices=("1.0", "1.1"), default="1.1", help="LwM2M version (default %(default)s)")
-    parser.add_argument("--state-dir", default=None, help="where the client keeps what servers set (default: none kept)")
+    parser.add_argument("--state-dir", default=None, help="folder where the client keeps what servers write to /1 and /3 (default: nothing kept)")
     parser.add_argument("--objects", default=str(ROOT / "firmware" / "objects"), help="folder of compact object definitions")
     return parser.parse_args(argv)
 

@@ -58,7 +58,7 @@ def test_instances_hooks_and_change_notes():
     model.define(parse_definition(LIGHT, "3311.json"))
     changes = []
     trees = []
-    model.on_change = lambda *path: changes.append(path)
+    model.watchers.append(lambda *path: changes.append(path))
     model.on_tree_change = lambda: trees.append(1)
     lamp = model.add_instance(3311, values={5850: False})
     assert lamp.iid == 0 and model.add_instance(3311).iid == 1 and len(trees) == 2

@@ -103,7 +103,7 @@ class Client:
         self.servers = []
         self.deferred = []  # actions to run once the current answers have left
         self.now = time.ticks_ms()
-        model.on_change = self.observer.changed
+        model.watchers.append(self.observer.changed)
         model.on_tree_change = self._tree_changed
 
     # -- the loop -----------------------------------------------------------------------

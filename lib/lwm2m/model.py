@@ -156,7 +156,7 @@ class Model:
     # The objects a client serves: {oid: Object}.
     def __init__(self):
         self.objects = {}
-        self.on_change = None
+        self.watchers = []  # called with (oid, iid, rid) when a value changes
         self.on_tree_change = None  # called when instances are created or deleted
 
     def define(self, obj):
@@ -165,8 +165,8 @@ class Model:
         return obj
 
     def _changed(self, oid, iid, rid):
-        if self.on_change:
-            self.on_change(oid, iid, rid)
+        for watch in self.watchers:
+            watch(oid, iid, rid)
 
     def object(self, oid):
         return self.objects.get(oid)
