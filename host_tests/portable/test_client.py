@@ -333,3 +333,16 @@ def test_an_idle_poll_allocates_nothing():
     finally:
         micropython.heap_unlock()
     assert wait > 0
+
+
+def test_a_request_larger_than_the_receive_buffer_gets_4_13():
+    client, peer, _reg = registered()
+    request = coap.Message(CON, PUT, 0x4343, b"b", b"x" * 2000)
+    request.set_path("/3/0/14")
+    request.add(CONTENT_FORMAT, 0)
+    peer.inject(request)
+    client.poll(100)
+    answer = peer.take_one()
+    assert (answer.type, answer.mid, answer.code) == (ACK, 0x4343, 0x8D)
+    assert answer.get(60) == len(client.buf)  # Size1: the largest datagram the client takes
+    assert client.board.offset == "+01:00"  # not acted on
