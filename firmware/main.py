@@ -1,8 +1,10 @@
 # The main job: builds the object model from the definitions in the objects folder, fills the
 # core objects from the configuration and the board, adds the board's sensors, and runs the
-# client. On a board MicroPython runs this file at boot; on a host tools/host_run.py calls
-# build() and run() with the host board.
+# client under a supervisor that logs a failure, backs off and starts again. On a board
+# MicroPython runs this file after boot.py; on a host tools/host_run.py calls supervise()
+# with the host board.
 import os
+import time
 
 from lwm2m import core
 from lwm2m.client import Client
@@ -12,6 +14,12 @@ from lwm2m.store import Persist, StoreError
 _TEMPERATURE = 3303
 _SENSOR_VALUE = 5700
 _SENSOR_UNITS = 5701
+_LIGHT = 3311
+_ON_OFF = 5850
+_RESTART_FIRST_MS = 5000
+_RESTART_MAX_MS = 300000
+_WATCHDOG_MS = 8000  # the longest the RP2040 watchdog allows (8.3 s)
+_FEED_MS = 1000  # with a watchdog, the loop wakes at least this often to feed it
 
 
 def load_objects(model, folder):
@@ -22,22 +30,25 @@ def load_objects(model, folder):
 
 
 def build(config, board, transport, objects_dir, log=print):
-    # The client for config: {"server": "coap://host:port", "endpoint": name,
-    # "lifetime": s, "lwm2m": "1.1", "state_dir": folder or None}; it registers once run.
+    # The client for a checked configuration (firmware/config.py); it registers once run.
     model = Model()
     load_objects(model, objects_dir)
     for oid in (0, 1, 3, 4):
         if model.object(oid) is None:
             raise ValueError("%s/%d.json: missing: the core objects are needed" % (objects_dir, oid))
-    client = Client(model, config["endpoint"], transport, config.get("lwm2m", "1.1"), log)
+    endpoint = config["endpoint"] or board.endpoint_name()
+    client = Client(model, endpoint, transport, config["lwm2m"], log)
     core.add_security(model, config["server"], 1)
-    core.add_server(model, 1, config.get("lifetime", 86400))
+    core.add_server(model, 1, config["lifetime"])
     core.add_device(model, board, client.defer)
     core.add_connectivity(model, board)
     if model.object(_TEMPERATURE) and board.temperature() is not None:
         sensor = model.add_instance(_TEMPERATURE, 0, {_SENSOR_UNITS: "Cel"})
         sensor.on_read(_SENSOR_VALUE, board.temperature)
-    if config.get("state_dir"):
+    if model.object(_LIGHT) and board.led() is not None:
+        light = model.add_instance(_LIGHT, 0, {_ON_OFF: bool(board.led())})
+        light.on_write(_ON_OFF, board.led)
+    if config["state_dir"]:
         _persist(model, client, config["state_dir"], log)
     return client
 
@@ -56,21 +67,56 @@ def _persist(model, client, folder, log):
     model.watchers.append(persist.changed)
 
 
-def run(client, running=lambda: True):
-    # Registers, serves and keeps the registration alive while running() is true, then
-    # de-registers.
+def serve(client, running, watchdog=None):
+    # The polling loop: sleeps on the socket until something is due (feeding the watchdog
+    # at least every second when there is one) while running() is true, then de-registers.
+    client.start()
     try:
-        client.run(running)
+        while running():
+            wait = client.poll()
+            if watchdog:
+                watchdog.feed()
+                wait = min(wait, _FEED_MS)
+            client.transport.wait(wait)
     finally:
         client.stop()
 
 
-if __name__ == "__main__":
-    import json
+def supervise(board, config, objects_dir, new_transport, log=print, running=lambda: True,
+              sleep_ms=time.sleep_ms):
+    # Connects, builds and serves; any exception is logged and everything starts again after
+    # a growing pause. Ctrl-C (KeyboardInterrupt) is not caught: the USB REPL stays usable.
+    watchdog = board.watchdog(_WATCHDOG_MS)
+    pause = _RESTART_FIRST_MS
+    while running():
+        try:
+            wifi = config["wifi"]
+            if wifi["ssid"] and not board.connect(wifi["ssid"], wifi["password"], wifi["timeout_s"], wifi["retries"], log):
+                raise OSError("Wi-Fi %r not reachable" % wifi["ssid"])
+            serve(build(config, board, new_transport(), objects_dir, log), running, watchdog)
+            return
+        except Exception as exc:
+            log("client stopped by %s: %s; starting again in %d s" % (type(exc).__name__, exc, pause // 1000))
+        slept = 0
+        while slept < pause and running():
+            if watchdog:
+                watchdog.feed()
+            sleep_ms(_FEED_MS)
+            slept += _FEED_MS
+        pause = min(pause * 2, _RESTART_MAX_MS)
 
+
+if __name__ == "__main__":
     import board
+    from config import ConfigError, load
     from lwm2m.transport import UdpTransport
 
-    with open("config.json") as f:
-        settings = json.load(f)
-    run(build(settings, board, UdpTransport(), "/objects"))
+    if "safe" in os.listdir():
+        pass  # safe mode (see boot.py): the REPL is left free
+    else:
+        try:
+            settings = load("config.json")
+        except ConfigError as exc:
+            print(exc)  # nothing runs: the REPL is free to fix config.json
+        else:
+            supervise(board, settings, "/objects", UdpTransport)

@@ -16,6 +16,7 @@ import cpython_shim  # noqa: E402
 cpython_shim.install()
 
 import board  # noqa: E402
+import config as firmware_config  # noqa: E402
 import main as firmware  # noqa: E402
 from lwm2m.transport import UdpTransport  # noqa: E402
 
@@ -31,13 +32,9 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-class Stopped(Exception):
-    # Raised by the signal handlers so that a sleeping poll wakes at once.
-    pass
-
-
 def _stop(*_):
-    raise Stopped()
+    # SIGTERM stops like Ctrl-C: the loop unwinds and de-registers on the way out.
+    raise KeyboardInterrupt
 
 
 def log(line):
@@ -46,17 +43,17 @@ def log(line):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.lifetime <= 0:
-        sys.exit("host_run: --lifetime must be positive, got %d" % args.lifetime)
-    config = {"server": args.server, "endpoint": args.endpoint, "lifetime": args.lifetime,
-              "lwm2m": args.lwm2m, "state_dir": args.state_dir}
-    client = firmware.build(config, board, UdpTransport(), args.objects, log)
-    signal.signal(signal.SIGINT, _stop)
+    settings = {"server": args.server, "endpoint": args.endpoint, "lifetime": args.lifetime,
+                "lwm2m": args.lwm2m, "state_dir": args.state_dir}
+    try:
+        config = firmware_config.parse(settings, "command line")
+    except firmware_config.ConfigError as exc:
+        sys.exit("host_run: %s" % exc)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        firmware.run(client, lambda: not board.reboot_requested)
-    except Stopped:
-        pass  # run() de-registered on the way out
+        firmware.supervise(board, config, args.objects, UdpTransport, log, lambda: not board.reboot_requested)
+    except KeyboardInterrupt:
+        pass  # serve() de-registered on the way out
     if board.reboot_requested:
         log("rebooting")
         os.execv(sys.executable, [sys.executable] + sys.argv)

@@ -1,5 +1,13 @@
 # The host board: the board interface on CPython, for `make run` and the integration tests.
-# Every board module (boards/esp32, boards/rp2) offers the same functions.
+# Every board module (boards/esp32, boards/rp2) offers the same functions, deployed to a
+# board as /board.py:
+#   connect(ssid, password, timeout_s, retries, log) -> True once the network is up
+#   endpoint_name(); manufacturer(); model(); serial(); firmware_version();
+#   software_version(); device_type(); memory_total(); memory_free()   (bytes)
+#   time(); set_time(seconds); utc_offset(); set_utc_offset("+02:00")
+#   rssi() (dBm or None); ip_addresses(); router_addresses()   (lists of str)
+#   temperature() (degrees Celsius, or None without a sensor); led(on) (None without an LED)
+#   reboot(); factory_reset(); watchdog(timeout_ms) -> an object with feed(), or None
 import math
 import os
 import socket
@@ -91,6 +99,25 @@ def temperature():
     # observation has something to report.
     elapsed = _time_module.monotonic() - _started
     return round(21.0 + 3.0 * math.sin(elapsed * 2 * math.pi / 120), 2)
+
+
+_led_on = False
+
+
+def led(on=None):
+    # The simulated LED: led(True) switches it on; led() tells its state.
+    global _led_on
+    if on is not None:
+        _led_on = bool(on)
+    return _led_on
+
+
+def connect(ssid, password, timeout_s, retries, log):
+    return True  # the host's network is up already
+
+
+def watchdog(timeout_ms):
+    return None  # no hardware watchdog on a host
 
 
 def reboot():

@@ -1,0 +1,89 @@
+# config.json: reading and checking it. Every error names the file, the field and what was
+# expected, so a user at the USB REPL knows what to fix (see firmware/config.example.json).
+import json
+
+_URI = "a coap:// or coaps:// URI"
+_REQUIRED = object()  # the default of a field that has none
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _is_uri(value):
+    return isinstance(value, str) and (value.startswith("coap://") or value.startswith("coaps://")) and len(value) > 8
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_text(value):
+    return isinstance(value, str) and value != ""
+
+
+# (field, default, check, what was expected)
+_FIELDS = (
+    ("server", _REQUIRED, _is_uri, _URI),
+    ("bootstrap_server", None, lambda v: v is None or _is_uri(v), _URI + " or null"),
+    ("endpoint", None, lambda v: v is None or _is_text(v), "a name or null (from the board's unique id)"),
+    ("lifetime", 300, _is_count, "a positive number of seconds"),
+    ("lwm2m", "1.1", lambda v: v in ("1.0", "1.1"), "\"1.0\" or \"1.1\""),
+    ("security", "nosec", lambda v: v in ("nosec", "psk"), "\"nosec\" or \"psk\""),
+    ("psk_identity", "", lambda v: isinstance(v, str), "a string"),
+    ("psk_key", "", lambda v: isinstance(v, str) and len(v) % 2 == 0 and _is_hex(v), "the key as hex digits"),
+    ("state_dir", "/state", lambda v: v is None or _is_text(v), "a folder or null"),
+)
+_WIFI_FIELDS = (
+    ("ssid", "", lambda v: isinstance(v, str), "a string"),
+    ("password", "", lambda v: isinstance(v, str), "a string"),
+    ("timeout_s", 20, _is_count, "a positive number of seconds"),
+    ("retries", 3, _is_count, "a positive count"),
+)
+
+
+def _is_hex(text):
+    for c in text:
+        if c not in "0123456789abcdefABCDEF":
+            return False
+    return True
+
+
+def _check(doc, fields, path, prefix):
+    out = {}
+    for name, default, ok, expected in fields:
+        value = doc.get(name, default)
+        if value is _REQUIRED:
+            raise ConfigError("%s: %s%s: missing, expected %s" % (path, prefix, name, expected))
+        if not ok(value):
+            raise ConfigError("%s: %s%s: expected %s, got %r" % (path, prefix, name, expected, value))
+        out[name] = value
+    for name in doc:
+        if name not in out and name != "wifi":
+            raise ConfigError("%s: %s%s: unknown field" % (path, prefix, name))
+    return out
+
+
+def parse(doc, path):
+    # The checked configuration with defaults filled in.
+    if not isinstance(doc, dict):
+        raise ConfigError("%s: expected a JSON object" % path)
+    config = _check(doc, _FIELDS, path, "")
+    wifi = doc.get("wifi", {})
+    if not isinstance(wifi, dict):
+        raise ConfigError("%s: wifi: expected an object with ssid and password" % path)
+    config["wifi"] = _check(wifi, _WIFI_FIELDS, path, "wifi.")
+    if config["security"] == "psk" or config["server"].startswith("coaps://"):
+        raise ConfigError("%s: security: DTLS (psk, coaps://) is not supported yet; use \"nosec\" and coap://" % path)
+    return config
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError:
+        raise ConfigError("%s: cannot read it: copy config.example.json there and edit it" % path)
+    except ValueError:
+        raise ConfigError("%s: not valid JSON" % path)
+    return parse(doc, path)
