@@ -87,6 +87,8 @@ def supervise(board, config, objects_dir, new_transport, log=print, running=lamb
     # Connects, builds and serves; any exception is logged and everything starts again after
     # a growing pause. Ctrl-C (KeyboardInterrupt) is not caught: the USB REPL stays usable.
     watchdog = board.watchdog(_WATCHDOG_MS)
+    if config["state_dir"]:
+        board.STATE_DIR = config["state_dir"]  # what factory_reset() empties
     pause = _RESTART_FIRST_MS
     while running():
         try:

@@ -1,0 +1,10 @@
+# Freeze manifest for building your own ESP32 MicroPython firmware with the LwM2M client
+# inside it (frozen bytecode runs from flash and leaves the heap to your application). In
+# the micropython/ports/esp32 directory of a MicroPython checkout:
+#   make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/boards/esp32/manifest.py
+# then flash it and copy main.py, config.json and the objects/ folder onto the board as
+# usual (main.py is not frozen: it is yours to edit). Relative paths below are taken from
+# this file's directory.
+include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (ntptime among it)
+package("lwm2m", base_path="../../lib")
+module("board.py")

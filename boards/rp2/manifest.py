@@ -1,0 +1,11 @@
+# Freeze manifest for building your own Pico W MicroPython firmware with the LwM2M client
+# inside it (frozen bytecode runs from flash and leaves the heap to your application). In
+# the micropython/ports/rp2 directory of a MicroPython checkout:
+#   make BOARD=RPI_PICO_W FROZEN_MANIFEST=/path/to/boards/rp2/manifest.py
+# then flash the .uf2 and copy main.py, config.json and the objects/ folder onto the board
+# as usual (main.py is not frozen: it is yours to edit). Relative paths below are taken
+# from this file's directory.
+include("$(PORT_DIR)/boards/manifest.py")  # what every rp2 board freezes
+require("bundle-networking")  # ntptime, mip, requests...: the Pico W's own manifest adds it
+package("lwm2m", base_path="../../lib")
+module("board.py")
