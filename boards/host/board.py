@@ -9,7 +9,6 @@
 #   temperature() (degrees Celsius, or None without a sensor); led(on) (None without an LED)
 #   reboot(); factory_reset(); watchdog(timeout_ms) -> an object with feed(), or None
 import math
-import os
 import socket
 import sys
 import time as _time_module
@@ -129,5 +128,8 @@ def factory_reset():
     reboot()
 
 
+STATE_DIR = ".lwm2m-state"  # set from the configuration's state_dir
+
+
 def state_dir():
-    return os.environ.get("LWM2M_STATE_DIR", ".lwm2m-state")
+    return STATE_DIR
