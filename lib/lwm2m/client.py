@@ -143,12 +143,14 @@ class Client:
         # Does everything due; returns the ms the caller may sleep before calling again.
         now = time.ticks_ms() if now is None else now
         self.now = now
-        wait = self.exchange.poll(self.buf, now)
+        self.exchange.poll(self.buf, now)
+        wait = self.observer.poll(now)
         for server in self.servers:
             wait = min(wait, self._step(server, now))
-        wait = min(wait, self.observer.poll(now))
         while self.deferred:
             self.deferred.pop(0)()
+        # Asked last, so that what was just sent gets its retransmission in time.
+        wait = min(wait, self.exchange.next_wait(now))
         return max(0, min(wait, _SLEEP_MAX_MS))
 
     def defer(self, action):
@@ -163,6 +165,7 @@ class Client:
     def stop(self, timeout_ms=10000):
         # De-registers from every registered server, waiting at most timeout_ms for answers;
         # a Register still under way is abandoned.
+        self.now = time.ticks_ms()
         for server in self.servers:
             self.exchange.cancel(server.addr)
             if server.location:

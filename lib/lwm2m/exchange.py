@@ -156,6 +156,11 @@ class Exchange:
             else:
                 self._receive(memoryview(buf)[:n], addr, now)
         self._timers(now)
+        return self.next_wait(now)
+
+    def next_wait(self, now):
+        # The ms until the next retransmission or give-up (also of what was sent since the
+        # last poll).
         wait = _IDLE
         for rec in self._out:
             if rec[_STATE] != _QUEUED and rec[_STATE] != _NOTE_NON:
