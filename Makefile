@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test bench run setup clean
+.PHONY: test bench run setup clean deploy objects flash
 
 test: setup
 	$(PY) tools/run_tests.py
@@ -19,6 +19,23 @@ RUN_ARGS = --server $(SERVER) $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 run: $(VENV)/.installed
 	$(PY) tools/host_run.py $(RUN_ARGS)
 
+# On a board (see README): PORT is its serial port (.venv/bin/mpremote connect list).
+#   make flash PORT=... FIRMWARE=file.bin [CHIP=esp32|esp32s2|esp32s3|esp32c3|esp32c6|...] [BAUD=460800]
+#   make flash CHIP=rp2                      prints how to copy the .uf2 onto a Pico
+#   make deploy PORT=... [BOARD=esp32|rp2] [FORCE=1] [NO_RESET=1]
+#   make objects PORT=... DDF=file.xml       compiles one object definition and copies it
+BOARD ?= esp32
+BAUD ?= 460800
+deploy: $(VENV)/.installed
+	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(FORCE),--force) $(if $(NO_RESET),--no-reset)
+
+objects: $(VENV)/.installed
+	$(PY) tools/deploy.py --port "$(PORT)" --objects $(DDF) $(if $(NO_RESET),--no-reset)
+
+# CHIP=rp2 only prints instructions, so it needs no virtual environment.
+flash: $(if $(filter rp2,$(CHIP)),,$(VENV)/.installed)
+	$(if $(filter rp2,$(CHIP)),$(PYTHON),$(PY)) tools/flash.py --port "$(PORT)" --firmware "$(FIRMWARE)" --chip "$(CHIP)" --baud "$(BAUD)"
+
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt
@@ -27,7 +44,9 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
+# package-lock.json alone decides what npm ci installs (package.json also carries the mip
+# manifest, whose changes need no reinstall).
+node_modules/.installed: package-lock.json
 	node -e 'if (+process.versions.node.split(".")[0] < 18) { console.error("Node 18 or newer is needed"); process.exit(1) }'
 	npm ci --no-audit --no-fund
 	touch $@

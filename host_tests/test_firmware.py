@@ -1,0 +1,122 @@
+# The firmware's configuration loading and its recovery path, under the host board.
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "firmware"))
+
+import config as firmware_config  # noqa: E402
+import main as firmware  # noqa: E402
+from lwm2m.transport import MemoryTransport  # noqa: E402
+
+GOOD = {"server": "coap://192.0.2.10:5683", "wifi": {"ssid": "home", "password": "secret"}}
+
+
+def test_example_config_is_valid():
+    config = firmware_config.load(str(ROOT / "firmware" / "config.example.json"))
+    assert config["server"].startswith("coap://")
+
+
+def test_defaults_are_filled_in():
+    config = firmware_config.parse(GOOD, "config.json")
+    assert config["lifetime"] == 300 and config["lwm2m"] == "1.1" and config["endpoint"] is None
+    assert config["wifi"]["timeout_s"] == 20 and config["wifi"]["retries"] == 3
+    assert config["state_dir"] == "/state" and config["security"] == "nosec"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"server": None}, "config.json: server: missing, expected a coap:// or coaps:// URI"),
+    ({"server": "http://x"}, "config.json: server: expected a coap:// or coaps:// URI, got 'http://x'"),
+    ({"lifetime": "300"}, "config.json: lifetime: expected a positive number of seconds, got '300'"),
+    ({"lifetime": 0}, "config.json: lifetime: expected a positive number of seconds, got 0"),
+    ({"lwm2m": "1.2"}, "config.json: lwm2m: expected \"1.0\" or \"1.1\", got '1.2'"),
+    ({"psk_key": "abc"}, "config.json: psk_key: expected the key as hex digits, got 'abc'"),
+    ({"colour": "red"}, "config.json: colour: unknown field"),
+    ({"wifi": {"ssid": 5}}, "config.json: wifi.ssid: expected a string, got 5"),
+    ({"wifi": {"ssid": "a", "retries": 0}}, "config.json: wifi.retries: expected a positive count, got 0"),
+    ({"security": "psk"}, "config.json: security: DTLS (psk, coaps://) is not supported yet"),
+])
+def test_errors_name_the_file_the_field_and_what_was_expected(change, message):
+    doc = dict(GOOD, **change)
+    if change.get("server", "") is None:
+        del doc["server"]
+    with pytest.raises(firmware_config.ConfigError) as err:
+        firmware_config.parse(doc, "config.json")
+    assert str(err.value).startswith(message)
+
+
+def test_unreadable_and_malformed_files(tmp_path):
+    missing = tmp_path / "config.json"
+    with pytest.raises(firmware_config.ConfigError, match="cannot read it: copy config.example.json"):
+        firmware_config.load(str(missing))
+    missing.write_text('{"server": ')
+    with pytest.raises(firmware_config.ConfigError, match="config.json: not valid JSON"):
+        firmware_config.load(str(missing))
+
+
+class Board:
+    # The host board with a Wi-Fi that fails the first `failures` times and a watchdog.
+    def __init__(self, failures):
+        import board
+
+        self.host = board
+        self.failures = failures
+        self.fed = 0
+
+    def __getattr__(self, name):
+        return getattr(self.host, name)
+
+    def connect(self, ssid, password, timeout_s, retries, log):
+        self.failures -= 1
+        return self.failures < 0
+
+    def watchdog(self, timeout_ms):
+        board = self
+
+        class Watchdog:
+            def feed(self):
+                board.fed += 1
+
+        return Watchdog()
+
+
+def test_supervisor_backs_off_after_failures_and_then_serves():
+    config = firmware_config.parse(dict(GOOD, state_dir=None), "config.json")
+    board = Board(failures=2)
+    lines, sleeps, transports = [], [], []
+
+    def new_transport():
+        transports.append(MemoryTransport())
+        return transports[-1]
+
+    polls = []
+
+    def running():
+        polls.append(1)
+        return len(transports) == 0 or len(polls) < 40
+
+    firmware.supervise(board, config, str(ROOT / "firmware" / "objects"), new_transport,
+                       lines.append, running, sleeps.append)
+    failures = [line for line in lines if line.startswith("client stopped by OSError")]
+    assert len(failures) == 2
+    assert "starting again in 5 s" in failures[0] and "starting again in 10 s" in failures[1]
+    assert sum(sleeps) == 15000 and board.fed >= 15  # fed during every pause
+    assert len(transports) == 1 and transports[0].sent  # then it served: a Register went out
+
+
+def test_supervisor_restarts_after_an_exception_in_the_client(tmp_path):
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    for name in ("0", "1", "3", "4"):
+        (objects / (name + ".json")).write_text((ROOT / "firmware" / "objects" / (name + ".json")).read_text())
+    (objects / "9.json").write_text(json.dumps({"id": 9, "resources": [[1, "x", "q", "R", False, False]]}))
+    config = firmware_config.parse(dict(GOOD, state_dir=None), "config.json")
+    lines, sleeps = [], []
+    firmware.supervise(Board(0), config, str(objects), MemoryTransport, lines.append,
+                       lambda: sum("client stopped" in line for line in lines) < 2, sleeps.append)
+    assert lines[0].startswith("client stopped by DefinitionError: ")
+    assert "9.json: resources[0]: expected a type letter" in lines[0]
+    assert "starting again in 5 s" in lines[0] and "starting again in 10 s" in lines[1]
