@@ -226,3 +226,21 @@ def test_default_format():
     assert formats.default_format((3, 0, 6), False) == 11542
     assert formats.default_format((3, 0), False) == 11542
     assert formats.default_format((3,), False) == 11542
+
+
+def test_a_resource_cannot_be_a_value_and_instances_at_once():
+    # /3/0/9 as Resource Instance 0, then as a Resource, then as Resource Instance 0 again
+    payload = bytes.fromhex("4000 c009 4000")
+    assert codec_error(formats.decode, 11542, (3, 0, 9), payload, lambda path: "s").code == 0x80
+
+
+def test_instances_and_resources_come_in_one_piece():
+    rtype = lambda path: "s"  # noqa: E731
+    # Object Instance 0, 1, then 0 again, each holding Resource 0 = ""
+    twice = bytes.fromhex("0200c000 0201c000 0200c000")
+    assert codec_error(formats.decode, 11542, (3,), twice, rtype).code == 0x80
+    # Resource 0 twice in one instance; Resource Instance 1 twice in one resource
+    assert codec_error(formats.decode, 11542, (3, 0), bytes.fromhex("c000c000"), rtype).code == 0x80
+    assert codec_error(formats.decode, 11542, (3, 0, 9), bytes.fromhex("41010041010 0".replace(" ", "")), rtype).code == 0x80
+    senml = b'[{"n":"/3/0/1","vs":"a"},{"n":"/3/0/1","vs":"b"}]'
+    assert codec_error(formats.decode, 110, (3, 0), senml, rtype).code == 0x80

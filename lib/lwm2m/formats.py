@@ -105,17 +105,41 @@ def decode(cf, base, payload, rtype_of):
             if len(base) < d - 1:
                 raise Error(_BAD_REQUEST, "TLV: entry type %d at the top for %r" % (entry[0], base))
             _walk((entry,), base[: d - 1], base, rtype_of, out)
-        return out
+        return _consistent(out)
     if cf == _SENML_JSON or cf == _JSON:
         from lwm2m import senml
 
-        return (senml.decode if cf == _SENML_JSON else senml.decode_lwm2m)(base, payload, rtype_of)
+        return _consistent((senml.decode if cf == _SENML_JSON else senml.decode_lwm2m)(base, payload, rtype_of))
     if cf == _TEXT or cf == _OPAQUE:
         if len(base) < 3:
             raise Error(_UNSUPPORTED, "content format %d for a resource only" % cf)
         rtype = rtype_of(base)
         return [(base, rtype, text.decode_opaque(payload, rtype) if cf else text.decode(payload, rtype))]
     raise Error(_UNSUPPORTED, "content format %r not supported" % cf)
+
+
+def _consistent(records):
+    # A payload must give each instance and each resource in one piece, and a resource as one
+    # value or as distinct instances, never both: anything else has no single meaning.
+    done = set()  # instances and resources already left behind
+    inst = res = riids = None  # those of the previous record; riids None: a single value
+    for path, _rtype, _value in records:
+        if path[:2] != inst:
+            if path[:2] in done:
+                raise Error(_BAD_REQUEST, "instance %r given in two places" % (path[:2],))
+            done.add(inst)
+            inst = path[:2]
+        if path[:3] != res:
+            if path[:3] in done:
+                raise Error(_BAD_REQUEST, "resource %r given in two places" % (path[:3],))
+            done.add(res)
+            res = path[:3]
+            riids = set() if len(path) == 4 else None
+        elif riids is None or len(path) == 3 or path[3] in riids:
+            raise Error(_BAD_REQUEST, "resource %r given twice" % (res,))
+        if riids is not None:
+            riids.add(path[3])
+    return records
 
 
 def _walk(entries, prefix, base, rtype_of, out):
