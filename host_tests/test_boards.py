@@ -1,5 +1,6 @@
-# The ESP32 and Pico W board modules on CPython: each is loaded with fake `machine`,
-# `network`, `esp32`, `ntptime` and `rp2` modules, and a fake clock that moves only when the
+# The ESP32 and Pico W board modules on CPython: each is loaded, with its own copy of the
+# wifi_board module they share (boards/common/wifi_board.py), under fake `machine`,
+# `network`, `esp32`, `ntptime` and `rp2` modules and a fake clock that moves only when the
 # module sleeps, so Wi-Fi timeouts are exact and take no real time.
 import importlib.util
 import inspect
@@ -12,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = ("esp32", "rp2")
+SHARED = ROOT / "boards" / "common" / "wifi_board.py"
 INTERFACE = (
     "connect", "endpoint_name", "manufacturer", "model", "serial", "firmware_version",
     "software_version", "device_type", "memory_total", "memory_free", "time", "set_time",
@@ -233,14 +235,17 @@ def load(path, name, monkeypatch, fakes, clock=None):
 
 
 class Board:
-    # A loaded board module with its fakes and fake clock.
+    # A loaded board module (mod) with its own wifi_board module (shared), fakes and fake
+    # clock. A board module imports wifi_board by name, so that name points at this board's
+    # copy while the board module loads: two boards in one test share no state.
     def __init__(self, port, monkeypatch, epoch_2000=False):
         self.port = port
         self.fakes = fake_modules(port)
         self.clock = FakeClock(epoch_2000)
-        self.mod = load(ROOT / "boards" / port / "board.py", "board_" + port, monkeypatch, self.fakes,
-                        self.clock)
-        self.mod.gc = FakeGc()
+        self.shared = load(SHARED, "wifi_board_" + port, monkeypatch, self.fakes, self.clock)
+        self.mod = load(ROOT / "boards" / port / "board.py", "board_" + port, monkeypatch,
+                        dict(self.fakes, wifi_board=self.shared), self.clock)
+        self.shared.gc = FakeGc()
         self.machine = self.fakes["machine"]
         self.network = self.fakes["network"]
         self.ntptime = self.fakes["ntptime"]
@@ -283,8 +288,9 @@ def test_interface_matches_the_host_board(port, monkeypatch):
 @pytest.mark.parametrize("port", BOARDS)
 def test_board_module_needs_no_docstrings(port):
     # Bytecode keeps docstrings; comments cost nothing on the board.
-    src = (ROOT / "boards" / port / "board.py").read_text()
-    assert '"""' not in src and "'''" not in src
+    for path in (ROOT / "boards" / port / "board.py", SHARED):
+        src = path.read_text()
+        assert '"""' not in src and "'''" not in src, path
 
 
 # --- Wi-Fi -------------------------------------------------------------------------------
@@ -438,7 +444,7 @@ def test_endpoint_names_from_unique_id(esp, pico):
 
 def test_identity_strings(board):
     uname = types.SimpleNamespace(machine="Some board with CHIP", release="1.29.0")
-    board.mod.os = types.SimpleNamespace(uname=lambda: uname)
+    board.shared.os = types.SimpleNamespace(uname=lambda: uname)
     assert board.mod.model() == "Some board with CHIP"
     assert board.mod.firmware_version() == "MicroPython 1.29.0"
     assert board.mod.manufacturer() == ("Espressif" if board.port == "esp32" else "Raspberry Pi")
@@ -455,7 +461,7 @@ def test_memory_from_gc(board):
 @pytest.mark.parametrize("epoch_2000", (False, True))
 def test_time_is_unix_seconds_whatever_the_epoch(port, epoch_2000, monkeypatch):
     b = Board(port, monkeypatch, epoch_2000=epoch_2000)
-    assert b.mod._EPOCH == (EPOCH_2000 if epoch_2000 else 0)
+    assert b.shared._EPOCH == (EPOCH_2000 if epoch_2000 else 0)
     assert isinstance(b.mod.time(), int)
     assert abs(b.mod.time() - real_time.time()) < 5
 
@@ -465,7 +471,7 @@ def test_set_time_sets_the_rtc(epoch_2000, monkeypatch):
     b = Board("esp32", monkeypatch, epoch_2000=epoch_2000)
     b.mod.set_time(1767225600)  # 2026-01-01 00:00:00 UTC, a Thursday (gmtime weekday 3)
     assert FakeRTC.set_to == (2026, 1, 1, 4, 0, 0, 0, 0)
-    assert b.mod._offset == 0
+    assert b.shared._offset == 0
 
 
 def test_set_time_keeps_an_offset_when_the_rtc_refuses(board):
@@ -476,7 +482,7 @@ def test_set_time_keeps_an_offset_when_the_rtc_refuses(board):
     board.ntptime.error = None
     board.wlan(polls=0)
     board.connect()  # NTP succeeds: its time replaces the server's
-    assert board.mod._offset == 0
+    assert board.shared._offset == 0
 
 
 def test_utc_offset(board):

@@ -290,6 +290,7 @@ def expected_board_files(project, board="esp32"):
     for src in (project / "firmware").glob("*.py"):
         files["/" + (src.name if src.name in ("main.py", "boot.py") else src.stem + ".mpy")] = src
     files["/board.mpy"] = project / "boards" / board / "board.py"
+    files["/wifi_board.mpy"] = project / "boards" / "common" / "wifi_board.py"  # what board.py imports
     for src in (project / "firmware" / "objects").glob("*.json"):
         files["/objects/" + src.name] = src
     files["/config.json"] = project / "config.json"
@@ -379,15 +380,17 @@ def test_deploy_gets_past_the_watchdog_of_a_running_client(project, board, mpr, 
 
 def test_deploy_removes_what_would_shadow_or_outlive_the_new_files(project, board, mpr, tmp_path):
     for path, data in {"/lib/lwm2m/coap.py": b"old source", "/lib/lwm2m/gone.mpy": b"M\x06",
-                       "/board.py": b"old board", "/lib/mine.py": b"a user's library",
+                       "/board.py": b"old board", "/wifi_board.py": b"old shared board code",
+                       "/lib/mine.py": b"a user's library",
                        "/objects/9999.json": b"{}", "/data.txt": b"kept"}.items():
         target = board.host_path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     (_, _, removed), _ = run_deploy(project, mpr, tmp_path)
-    assert removed == 3
+    assert removed == 4
     assert not board.exists("/lib/lwm2m/coap.py")  # MicroPython would import it before coap.mpy
     assert not board.exists("/lib/lwm2m/gone.mpy") and not board.exists("/board.py")
+    assert not board.exists("/wifi_board.py") and board.exists("/wifi_board.mpy")
     assert board.exists("/lib/mine.py") and board.exists("/objects/9999.json") and board.exists("/data.txt")
 
 

@@ -10,6 +10,7 @@
 #   firmware/*.py            -> /*.mpy          except boot.py and main.py, copied as .py
 #                                               because MicroPython runs them by name
 #   boards/BOARD/board.py    -> /board.mpy
+#   boards/common/*.py       -> /*.mpy          what the board modules share (wifi_board.py)
 #   firmware/objects/*.json  -> /objects/*.json
 #   config.json (repo root)  -> /config.json    checked with firmware/config.py first
 #
@@ -130,6 +131,9 @@ def stage(board, root=ROOT, out=None):
         entries.append((out / src.with_suffix(".mpy").name, "/" + src.with_suffix(".mpy").name))
     _mpy_cross(board_py.parent, "board.py", out / "board.mpy")
     entries.append((out / "board.mpy", "/board.mpy"))
+    for src in sorted((root / "boards" / "common").glob("*.py")):  # imported by board.py
+        _mpy_cross(src.parent, src.name, out / src.with_suffix(".mpy").name)
+        entries.append((out / src.with_suffix(".mpy").name, "/" + src.with_suffix(".mpy").name))
     for src in sorted((root / "firmware" / "objects").glob("*.json")):
         try:
             json.loads(src.read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Folders whose .py files run on a board and so must compile with mpy-cross. boards/host is
 # CPython-only (it holds the shim) and is left out.
-BOARD_SOURCES = ("lib", "firmware", "boards/esp32", "boards/rp2")
+BOARD_SOURCES = ("lib", "firmware", "boards/common", "boards/esp32", "boards/rp2")
 
 
 def _run(argv):

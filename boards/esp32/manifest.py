@@ -8,3 +8,4 @@
 include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (ntptime among it)
 package("lwm2m", base_path="../../lib")
 module("board.py")
+module("wifi_board.py", base_path="../common")  # what board.py takes from boards/common

@@ -9,3 +9,4 @@ include("$(PORT_DIR)/boards/manifest.py")  # what every rp2 board freezes
 require("bundle-networking")  # ntptime, mip, requests...: the Pico W's own manifest adds it
 package("lwm2m", base_path="../../lib")
 module("board.py")
+module("wifi_board.py", base_path="../common")  # what board.py takes from boards/common
