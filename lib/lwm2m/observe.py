@@ -55,7 +55,7 @@ class Observation:
         self.seq = 0
         self.sent_at = now  # ticks of the last notification (or the first answer)
         self.con_at = now  # ticks of the last CON notification
-        self.last = None  # the numeric value last reported, for gt/lt/st
+        self.last = None  # a snapshot of what was last reported (a number for gt/lt/st)
         self.changed = False
         self.sampled = False  # a value behind a read hook: nothing tells us it changed
         self.sampled_at = now
@@ -128,11 +128,11 @@ class Observer:
         self.observations.append(obs)
         return obs
 
-    def cancel(self, server, token=None, path=None):
-        # Drops the observations of a server with this token or on this path (or all of them).
+    def cancel(self, server, token=None):
+        # Drops the observation of a server with this token, or all of the server's.
         self.observations = [
             obs for obs in self.observations
-            if not (obs.server == server and (token is None or obs.token == token) and (path is None or obs.path == path))
+            if not (obs.server == server and (token is None or obs.token == token))
         ]
 
     def changed(self, oid, iid, rid):
