@@ -346,3 +346,20 @@ def test_a_request_larger_than_the_receive_buffer_gets_4_13():
     assert (answer.type, answer.mid, answer.code) == (ACK, 0x4343, 0x8D)
     assert answer.get(60) == len(client.buf)  # Size1: the largest datagram the client takes
     assert client.board.offset == "+01:00"  # not acted on
+
+
+def test_an_unsupported_critical_option_is_4_02_and_an_elective_one_is_ignored():
+    client, peer, _reg = registered()
+    request = coap.Message(CON, GET, 0x4444, b"c")
+    request.set_path("/3/0/0")
+    request.add(1, b"\x01")  # If-Match: critical, not supported
+    peer.inject(request)
+    client.poll(100)
+    answer = peer.take_one()
+    assert (answer.mid, answer.code) == (0x4444, 0x82)
+    request = coap.Message(CON, GET, 0x4445, b"e")
+    request.set_path("/3/0/0")
+    request.add(2048, b"x")  # an unknown elective option
+    peer.inject(request)
+    client.poll(200)
+    assert peer.take_one().payload == b"Test Maker"

@@ -21,6 +21,7 @@ _DELETED = const(0x42)
 _CHANGED = const(0x44)
 _CONTENT = const(0x45)
 _UNAUTHORIZED = const(0x81)
+_BAD_OPTION = const(0x82)
 _NOT_FOUND = const(0x84)
 _METHOD_NOT_ALLOWED = const(0x85)
 _OBSERVE = const(6)
@@ -29,6 +30,9 @@ _CONTENT_FORMAT = const(12)
 _ACCEPT = const(17)
 _LINK_FORMAT = const(40)
 _SENML_JSON = const(110)
+# The critical options a request may carry: Uri-Host, Uri-Port, Uri-Path, Uri-Query, Accept.
+# Any other (If-Match, Block1, Block2, Proxy-Uri ...) is answered 4.02 Bad Option.
+_UNDERSTOOD = (3, 7, 11, 15, 17)
 
 # Registration states of a server
 _IDLE = const(0)  # register at next_at
@@ -342,6 +346,9 @@ class Client:
         server = self._server_at(addr)
         if server is None:
             raise Error(_UNAUTHORIZED, "not a registered server")
+        for number, _value in request.options:
+            if number & 1 and number not in _UNDERSTOOD:
+                raise Error(_BAD_OPTION, "critical option %d not supported" % number)
         path = dm.parse_path(request.get_all(11))
         code = request.code
         cf = request.get(_CONTENT_FORMAT)
