@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test bench run setup clean deploy objects flash
+.PHONY: test bench run setup clean deploy objects flash vboard
 
 test: setup
 	$(PY) tools/run_tests.py
@@ -22,15 +22,27 @@ run: $(VENV)/.installed
 # On a board (see README): PORT is its serial port (.venv/bin/mpremote connect list).
 #   make flash PORT=... FIRMWARE=file.bin [CHIP=esp32|esp32s2|esp32s3|esp32c3|esp32c6|...] [BAUD=460800]
 #   make flash CHIP=rp2                      prints how to copy the .uf2 onto a Pico
-#   make deploy PORT=... [BOARD=esp32|rp2] [FORCE=1] [NO_RESET=1]
+#   make deploy PORT=... [BOARD=esp32|rp2|vboard] [CONFIG=file.json] [FORCE=1] [NO_RESET=1]
 #   make objects PORT=... DDF=file.xml       compiles one object definition and copies it
 BOARD ?= esp32
 BAUD ?= 460800
 deploy: $(VENV)/.installed
-	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(FORCE),--force) $(if $(NO_RESET),--no-reset)
+	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(CONFIG),--config "$(CONFIG)") $(if $(FORCE),--force) $(if $(NO_RESET),--no-reset)
 
 objects: $(VENV)/.installed
 	$(PY) tools/deploy.py --port "$(PORT)" --objects $(DDF) $(if $(NO_RESET),--no-reset)
+
+# The virtual board: the MicroPython VM behind a pseudo-terminal, reachable as build/vboard/tty
+# (make deploy PORT=build/vboard/tty BOARD=vboard). Its files are kept in build/vboard/flash,
+# everything it prints is also appended to build/vboard/serial.log. Ctrl-C stops it.
+#   make vboard [VBOARD_WIFI="ssid:password ..."] [VBOARD_ID=hex] [VBOARD_DIR=build/vboard]
+#               [VBOARD_HOST_NETWORK=1]   (its sockets on every host interface, not loopback only)
+VBOARD_DIR ?= build/vboard
+VBOARD_WIFI ?= vboard:micropython
+VBOARD_ID ?= 02005e100001
+vboard: setup
+	$(PY) tools/vboard.py --link $(VBOARD_DIR)/tty --flash $(VBOARD_DIR)/flash --log $(VBOARD_DIR)/serial.log \
+		--id $(VBOARD_ID) $(foreach ap,$(VBOARD_WIFI),--wifi "$(ap)") $(if $(VBOARD_HOST_NETWORK),--host-network)
 
 # CHIP=rp2 only prints instructions, so it needs no virtual environment.
 flash: $(if $(filter rp2,$(CHIP)),,$(VENV)/.installed)

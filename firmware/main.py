@@ -79,7 +79,8 @@ def serve(client, running, watchdog=None):
                 wait = min(wait, _FEED_MS)
             client.transport.wait(wait)
     finally:
-        client.stop()
+        # De-register, waiting for the answer no longer than the watchdog allows.
+        client.stop(_WATCHDOG_MS // 2 if watchdog else 10000)
 
 
 def supervise(board, config, objects_dir, new_transport, log=print, running=lambda: True,

@@ -1,6 +1,8 @@
 # `make bench`: prints figures, asserts nothing. Code size of each lib module as .mpy
 # (mpy-cross -O2); codec throughput on CPython beside aiocoap on the same messages, and the
-# same codec code inside the MicroPython VM.
+# same codec code inside the MicroPython VM; the heap of the client registered on the virtual
+# board (make vboard).
+import json
 import os
 import subprocess
 import sys
@@ -113,6 +115,72 @@ def client_figures():
     print("%-44s %7s B" % ("Register message on the wire", f["register_bytes"]))
 
 
+# On the virtual board (make vboard): the client as make deploy puts it on a board, started
+# from the REPL the way firmware/main.py builds it, registered with lwm2m-node-lib over UDP.
+# Each step is one mpremote exec: the VM collects garbage only when a call into it returns, so
+# a figure read with gc.mem_alloc() in a step follows the step that called gc.collect().
+VBOARD_STEPS = (
+    "import gc\ngc.collect()",
+    "print('heap_idle', gc.mem_alloc())\nimport _vboard\nprint('port_heap', _vboard.port_heap())",
+    "import board, main, time\n"
+    "from config import load\n"
+    "from lwm2m.transport import UdpTransport\n"
+    "cfg = load('config.json')\n"
+    "w = cfg['wifi']\n"
+    "board.connect(w['ssid'], w['password'], w['timeout_s'], w['retries'], print)\n"
+    "client = main.build(cfg, board, UdpTransport(), '/objects', print)\n"
+    "client.start()\n"
+    "t0 = time.ticks_ms()\n"
+    "while not client.servers[0].location and time.ticks_diff(time.ticks_ms(), t0) < 20000:\n"
+    " client.transport.wait(min(client.poll(), 100))\n"
+    "print('registered_ms', time.ticks_diff(time.ticks_ms(), t0) if client.servers[0].location else -1)\n"
+    "gc.collect()",
+    "print('heap_registered', gc.mem_alloc())",
+    # idle iterations of the loop of firmware/main.py's serve(): poll, then wait on the socket
+    "a = gc.mem_alloc()\n"
+    "for i in range(100):\n"
+    " client.transport.wait(min(client.poll(), 5))\n"
+    "print('idle_bytes', gc.mem_alloc() - a)\n"
+    "client.stop()",
+)
+
+
+def vboard_figures():
+    sys.path.insert(0, str(ROOT / "host_tests"))
+    from peers.host import free_udp_port
+    from peers.node_server import NodeServer
+    from peers.vboard import VBoard
+
+    print("== client on the virtual board (make vboard, make deploy BOARD=vboard, lwm2m-node-lib) ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        node = NodeServer(free_udp_port())
+        board = None
+        try:
+            board = VBoard(Path(tmp) / "board", "02b3e0c0ffee")
+            config = json.loads((ROOT / "firmware" / "config.example.json").read_text())
+            config["wifi"].update(ssid="vboard", password="micropython")
+            config.update(server="coap://127.0.0.1:%d" % node.port, endpoint="vboard-bench")
+            (Path(tmp) / "config.json").write_text(json.dumps(config))
+            board.make("deploy", "BOARD=vboard", "CONFIG=%s" % (Path(tmp) / "config.json"), "NO_RESET=1")
+            argv = []
+            for step in VBOARD_STEPS:
+                argv += ["+", "exec", step] if argv else ["exec", step]
+            out = board.mpremote(*argv, timeout=120).stdout
+        finally:
+            if board is not None:
+                board.close()
+            node.close()
+    f = dict(line.split(" ", 1) for line in out.splitlines() if line.split(" ", 1)[0] in
+             ("heap_idle", "port_heap", "registered_ms", "heap_registered", "idle_bytes"))
+    idle, port, registered = int(f["heap_idle"]), int(f["port_heap"]), int(f["heap_registered"])
+    print("%-44s %7d B  (registered in %s ms)" % ("heap in use after registration (gc.mem_alloc)", registered,
+                                                  f["registered_ms"]))
+    print("%-44s %7d B  (the VM at its REPL, with the board's own modules)" % ("  before the client started", idle))
+    print("%-44s %7d B" % ("  so the client (lib/ as .mpy, board, data)", registered - idle))
+    print("%-44s %7d B  (Python here, C on a real board)" % ("  board's socket/select/machine/network", port))
+    print("%-44s %7d B  (100 iterations of serve()'s loop)" % ("allocated per idle loop iteration", int(f["idle_bytes"]) // 100))
+
+
 def main():
     print("%s, Python %s" % (time.strftime("%Y-%m-%d %H:%M"), sys.version.split()[0]))
     mpy_sizes()
@@ -129,6 +197,7 @@ def main():
     print("%-40s %10d" % ("TLV Read /3/0 answer, CPython", tlv))
     print("%-40s %10d" % ("TLV Read /3/0 answer, MicroPython VM", vm_tlv))
     client_figures()
+    vboard_figures()
 
 
 def aiocoap_version():

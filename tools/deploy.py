@@ -1,7 +1,7 @@
 # make deploy and make objects: compile the client with mpy-cross and copy it onto a board with
 # mpremote.
 #
-#   python3 tools/deploy.py --port PORT [--board esp32|rp2] [--force] [--no-reset]
+#   python3 tools/deploy.py --port PORT [--board esp32|rp2|vboard] [--config FILE] [--force] [--no-reset]
 #   python3 tools/deploy.py --port PORT --objects FILE.xml [...]
 #   python3 tools/deploy.py --update-package-json      (the mip manifest, from lib/)
 #
@@ -12,7 +12,8 @@
 #   boards/BOARD/board.py    -> /board.mpy
 #   boards/common/*.py       -> /*.mpy          what the board modules share (wifi_board.py)
 #   firmware/objects/*.json  -> /objects/*.json
-#   config.json (repo root)  -> /config.json    checked with firmware/config.py first
+#   config.json (repo root)  -> /config.json    checked with firmware/config.py first (--config
+#                                               FILE copies another file in its place)
 #
 # Skipping unchanged files is mpremote's own: `fs cp` (mpremote 1.29, pinned) hashes the
 # destination on the board (sha256) and skips a file whose hash matches, printing
@@ -34,7 +35,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BOARDS = ("esp32", "rp2")
+BOARDS = ("esp32", "rp2", "vboard")  # vboard: the virtual board of make vboard (tools/vboard.py)
 AS_SOURCE = ("boot.py", "main.py")
 UP_TO_DATE = "Up to date: "  # mpremote fs cp's line for a file it skipped
 ATTEMPTS = 4  # copy sessions tried while the board restarts
@@ -73,10 +74,10 @@ def _relative(path, root):
         return str(path)
 
 
-def check_config(root):
-    # config.json at the repo root, checked by the firmware's own reader when there is one,
-    # so a mistake shows here rather than on the board's REPL.
-    path = root / "config.json"
+def check_config(root, path=None):
+    # config.json at the repo root (or the file given), checked by the firmware's own reader
+    # when there is one, so a mistake shows here rather than on the board's REPL.
+    path = Path(path) if path else root / "config.json"
     template = root / "firmware" / "config.example.json"
     if not path.is_file():
         raise DeployError(
@@ -102,13 +103,13 @@ def check_config(root):
     return path
 
 
-def stage(board, root=ROOT, out=None):
+def stage(board, root=ROOT, out=None, config=None):
     # Builds the board's files under out (build/deploy) and returns [(local, remote)], with
     # main.py last so that a half-finished copy never starts a new main.py with old modules.
     if board not in BOARDS:
-        raise DeployError("unknown BOARD %r: expected one of %s" % (board, ", ".join(BOARDS)))
+        raise DeployError("unknown BOARD %r: expected one of %s or %s" % (board, ", ".join(BOARDS[:-1]), BOARDS[-1]))
     out = Path(out) if out else root / "build" / "deploy"
-    config = check_config(root)
+    config = check_config(root, config)
     board_py = root / "boards" / board / "board.py"
     if not board_py.is_file():
         raise DeployError("%s is missing: BOARD=%s has no board module" % (board_py, board))
@@ -275,8 +276,8 @@ def session(port, entries, runner=run_mpremote, force=False, reset=True, sleep=t
 
 
 def deploy(port, board="esp32", root=ROOT, out=None, runner=run_mpremote, force=False, reset=True,
-           sleep=time.sleep, log=print):
-    entries = stage(board, root, out)
+           sleep=time.sleep, log=print, config=None):
+    entries = stage(board, root, out, config)
     log("deploy: %d files for BOARD=%s staged in %s" % (len(entries), board, _relative(Path(out or root / "build" / "deploy"), root)))
     copied, unchanged, removed = session(port, entries, runner, force, reset, sleep, log)
     log("deploy: %d copied, %d skipped as unchanged (mpremote found the same sha256 on the board)%s"
@@ -322,6 +323,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Compile the LwM2M client and copy it to a board with mpremote.")
     parser.add_argument("--port", default="", help="the board's serial port (mpremote connect list shows them)")
     parser.add_argument("--board", default="esp32", help="board module: %s (default esp32)" % " or ".join(BOARDS))
+    parser.add_argument("--config", help="the settings copied as /config.json (default: config.json at the repo root)")
     parser.add_argument("--force", action="store_true", help="copy every file, even unchanged ones")
     parser.add_argument("--no-reset", action="store_true", help="leave the board at its REPL afterwards")
     parser.add_argument("--objects", nargs="*", metavar="DDF", help="only compile these DDF XML files and copy them to /objects")
@@ -340,7 +342,7 @@ def main(argv=None):
                 raise DeployError("DDF is missing: make objects PORT=%s DDF=path/to/object.xml" % args.port)
             objects(args.port, args.objects, reset=not args.no_reset)
         else:
-            deploy(args.port, args.board, force=args.force, reset=not args.no_reset)
+            deploy(args.port, args.board, force=args.force, reset=not args.no_reset, config=args.config)
     except DeployError as exc:
         print("deploy: %s" % exc, file=sys.stderr)
         return 1

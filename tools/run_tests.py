@@ -8,8 +8,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Folders whose .py files run on a board and so must compile with mpy-cross. boards/host is
-# CPython-only (it holds the shim) and is left out.
-BOARD_SOURCES = ("lib", "firmware", "boards/common", "boards/esp32", "boards/rp2")
+# CPython-only (it holds the shim) and is left out; tools/vboard_port holds the virtual board's
+# built-in modules, which run in the MicroPython VM.
+BOARD_SOURCES = ("lib", "firmware", "boards/common", "boards/esp32", "boards/rp2", "boards/vboard",
+                 "tools/vboard_port")
 
 
 def _run(argv):
