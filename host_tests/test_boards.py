@@ -489,9 +489,6 @@ def test_utc_offset(board):
     assert board.mod.utc_offset() == "+00:00"
     board.mod.set_utc_offset("-05:30")
     assert board.mod.utc_offset() == "-05:30"
-    for bad in ("5", "+0530", "x05:30"):
-        with pytest.raises(ValueError):
-            board.mod.set_utc_offset(bad)
 
 
 # --- sensors and hardware ------------------------------------------------------------------

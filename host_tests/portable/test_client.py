@@ -363,3 +363,12 @@ def test_an_unsupported_critical_option_is_4_02_and_an_elective_one_is_ignored()
     peer.inject(request)
     client.poll(200)
     assert peer.take_one().payload == b"Test Maker"
+
+
+def test_utc_offset_writes_are_checked_before_the_board_sees_them():
+    client, peer, _reg = registered()
+    assert peer.request(PUT, "/3/0/14", 100, b"-05:30", cf=0).code == 0x44
+    assert client.board.offset == "-05:30"
+    for bad in (b"5", b"+0530", b"x05:30", b"+ab:cd"):
+        assert peer.request(PUT, "/3/0/14", 200, bad, cf=0).code == 0x80
+    assert client.board.offset == "-05:30"

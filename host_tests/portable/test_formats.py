@@ -5,26 +5,9 @@ import json
 from check import codec_error
 from lwm2m import formats
 from test_senml import DEVICE, DEVICE_SENML, device_type
+from test_tlv import DEVICE as DEVICE_TLV  # TS Core's Read /3/0 example
 
 h = bytes.fromhex
-
-# Read /3/0, the example of TS Core 7.4.3.1, one TLV per line
-DEVICE_TLV = h(
-    "C8 00 14 4F70656E204D6F62696C6520416C6C69616E6365"
-    "C8 01 16 4C69676874776569676874204D324D20436C69656E74"
-    "C8 02 09 333435303030313233"
-    "C3 03 312E30"
-    "86 06 41 00 01 41 01 05"
-    "88 07 08 42 00 0ED8 42 01 1388"
-    "87 08 41 00 7D 42 01 0384"
-    "C1 09 64"
-    "C1 0A 0F"
-    "83 0B 41 00 00"
-    "C4 0D 5182428F"
-    "C6 0E 2B30323A3030"
-    "C1 10 55"
-)
-
 
 def test_device_example_tlv_both_ways():
     payload = formats.encode(11542, (3, 0), DEVICE)

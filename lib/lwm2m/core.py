@@ -3,6 +3,8 @@
 # any object with the methods of boards/host/board.py (see the README's board interface).
 from micropython import const
 
+from lwm2m.text import isdec
+
 _NO_SEC = const(3)
 _WLAN = const(21)  # Network Bearer: 21 WLAN (TS Core E.5)
 
@@ -33,8 +35,15 @@ def add_device(model, board, defer):
     dev.on_read(10, lambda: board.memory_free() // 1024)
     dev.on_read(13, board.time)
     dev.on_write(13, board.set_time)
-    dev.on_write(14, board.set_utc_offset)
+    dev.on_write(14, lambda value: board.set_utc_offset(utc_offset(value)))
     return dev
+
+
+def utc_offset(value):
+    # A UTC offset as Device /3/0/14 holds it, "+02:00" or "-05:30"; ValueError (4.00) else.
+    if len(value) != 6 or value[0] not in "+-" or value[3] != ":" or not (isdec(value[1:3]) and isdec(value[4:])):
+        raise ValueError("UTC offset like +02:00 expected, got %r" % value)
+    return value
 
 
 def add_connectivity(model, board):
