@@ -50,11 +50,16 @@ def _instance(model, path):
     return obj, inst
 
 
+def _defined(obj, path):
+    # The resource id of path, 4.04 when the object does not define it.
+    if path[2] not in obj.resources:
+        raise Error(_NOT_FOUND, "no resource %s" % path_str(path[:3]))
+    return path[2]
+
+
 def _resource(model, path, op):
     obj, inst = _instance(model, path)
-    rid = path[2]
-    if rid not in obj.resources:
-        raise Error(_NOT_FOUND, "no resource %s" % path_str(path[:3]))
+    rid = _defined(obj, path)
     if not obj.allows(rid, op):
         raise Error(_METHOD_NOT_ALLOWED, "%s is not %s" % (path_str(path[:3]), _OP_NAMES[op]))
     return obj, inst, rid
@@ -69,12 +74,8 @@ def target_type(model, path):
     if len(path) == 1:
         _object(model, path)
         return None
-    obj, inst = _instance(model, path)
-    if len(path) == 2:
-        return None
-    if path[2] not in obj.resources:
-        raise Error(_NOT_FOUND, "no resource %s" % path_str(path[:3]))
-    return obj.rtype(path[2])
+    obj, _inst = _instance(model, path)
+    return None if len(path) == 2 else obj.rtype(_defined(obj, path))
 
 
 def _records_of(obj, inst, rid, out, riid=None):
@@ -254,9 +255,7 @@ def discover(model, path, attributes_of):
         _resource_links(obj, inst, links, attributes_of, True)
     else:
         _obj, inst = _instance(model, path)
-        if path[2] not in obj.resources:
-            raise Error(_NOT_FOUND, "no resource %s" % path_str(path))
-        _resource_links(obj, inst, links, attributes_of, True, path[2])
+        _resource_links(obj, inst, links, attributes_of, True, _defined(obj, path))
     return _CONTENT, _LINK_FORMAT, link.encode(links).encode()
 
 
