@@ -68,16 +68,13 @@ def _persist(model, client, folder, log):
 
 
 def serve(client, running, watchdog=None):
-    # The polling loop: sleeps on the socket until something is due (feeding the watchdog
-    # at least every second when there is one) while running() is true, then de-registers.
-    client.start()
+    # The client's loop while running() is true (waking at least every second to feed the
+    # watchdog when there is one), then de-registers.
     try:
-        while running():
-            wait = client.poll()
-            if watchdog:
-                watchdog.feed()
-                wait = min(wait, _FEED_MS)
-            client.transport.wait(wait)
+        if watchdog:
+            client.run(running, watchdog.feed, _FEED_MS)
+        else:
+            client.run(running)
     finally:
         # De-register, waiting for the answer no longer than the watchdog allows.
         client.stop(_WATCHDOG_MS // 2 if watchdog else 10000)

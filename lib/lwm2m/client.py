@@ -161,10 +161,15 @@ class Client:
         # Runs action() at the end of this poll, after the answer that asked for it was sent.
         self.deferred.append(action)
 
-    def run(self, running=lambda: True):
+    def run(self, running=lambda: True, tick=None, max_sleep_ms=_SLEEP_MAX_MS):
+        # Polls while running() is true, sleeping on the socket until the next deadline, at
+        # most max_sleep_ms; tick() runs every round (a watchdog's feed).
         self.start()
         while running():
-            self.transport.wait(self.poll())
+            wait = self.poll()
+            if tick:
+                tick()
+            self.transport.wait(min(wait, max_sleep_ms))
 
     def stop(self, timeout_ms=10000):
         # De-registers from every registered server, waiting at most timeout_ms for answers;
