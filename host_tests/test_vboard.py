@@ -423,18 +423,9 @@ def test_redeploy_then_observe_from_an_aiocoap_server(fw, tmp_path):
         assert request(Code.PUT, path + "?pmin=1&pmax=2").code == Code.CHANGED
         assert request(Code.GET, path, accept=LINK).payload.decode() == "</3303/0/5700>;pmin=1;pmax=2"
 
-        async def observe():
-            req = server.ctx.request(aiocoap.Message(code=Code.GET, uri=server.uri(reg, path), observe=0))
-            first = await asyncio.wait_for(req.response, 5)
-            notes = []
-            updates = req.observation.__aiter__()
-            while len(notes) < 3:
-                notes.append((asyncio.get_running_loop().time(), await asyncio.wait_for(updates.__anext__(), 4)))
-            req.observation.cancel()
-            return first, notes
-
         t0 = server.loop.time()
-        first, notes = server.call(observe(), 25)
+        req, first, notes = server.observe(reg, path, 3)
+        server.loop.call_soon_threadsafe(req.observation.cancel)  # aiocoap lives on its loop
         assert first.code == Code.CONTENT and first.opt.content_format == TEXT and first.opt.observe is not None
         numbers = [first.opt.observe] + [n.opt.observe for _t, n in notes]
         assert numbers == sorted(set(numbers)), numbers

@@ -79,6 +79,20 @@ class CoapServer:
         # The URI of `path` at the address a request (the Register) came from.
         return request.remote.uri_base + path
 
+    def observe(self, register, path, count):
+        # Observes path at the client that sent `register`: (request, first answer, [(loop
+        # time, notification)] of the next `count` notifications), each awaited at most 4 s.
+        async def go():
+            req = self.ctx.request(aiocoap.Message(code=Code.GET, uri=self.uri(register, path), observe=0))
+            first = await asyncio.wait_for(req.response, 5)
+            notes = []
+            updates = req.observation.__aiter__()
+            while len(notes) < count:
+                notes.append((asyncio.get_running_loop().time(), await asyncio.wait_for(updates.__anext__(), 4)))
+            return req, first, notes
+
+        return self.call(go(), 5 + 4 * count)
+
     def wait(self, predicate, timeout):
         # Polls predicate() (read from this thread: lists only grow) until true or timeout.
         deadline = time.monotonic() + timeout
