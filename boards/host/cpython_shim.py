@@ -18,6 +18,10 @@ def ticks_us():
 
 
 def ticks_add(ticks, delta):
+    # MicroPython refuses a delta that ticks_diff could not give back (half the period or
+    # more either way): the host must fail where a board fails, not wrap silently.
+    if not -_TICKS_HALF < delta < _TICKS_HALF:
+        raise OverflowError("ticks interval overflow")
     return (ticks + delta) & _TICKS_MASK
 
 
