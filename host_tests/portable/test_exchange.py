@@ -12,8 +12,9 @@ SERVER = ("192.0.2.1", 5683)
 OTHER = ("192.0.2.2", 5683)
 BUF = bytearray(1152)
 IDLE = 3600000
-# 10 s before the ticks wrap at 2**30, so every schedule below crosses it.
-NEAR_WRAP = (1 << 30) - 10000
+# 10 s before the ticks wrap (at the interpreter's period: 2**30 on boards, 2**62 on a
+# 64-bit port), so every schedule below crosses it.
+NEAR_WRAP = ticks_add(0, -1) + 1 - 10000
 
 
 def zero():
@@ -129,21 +130,49 @@ def test_duplicate_non_answered_from_cache():
     assert runs == [1]
 
 
-def test_duplicate_cache_keeps_the_last_8():
+def _counting_exchange(**caps):
+    # An exchange whose handler records the MID of every request it serves; GETs get a
+    # 100-byte answer.
     runs = []
 
     def handler(req, addr):
         runs.append(req.mid)
-        return coap.Message(code=CHANGED)
+        return coap.Message(code=CONTENT if req.code == GET else CHANGED, payload=b"x" * 100 if req.code == GET else b"")
 
-    transport, exchange = setup(handler)
-    for mid in range(9):
+    transport = MemoryTransport()
+    return transport, Exchange(transport, handler, zero, **caps), runs
+
+
+def test_duplicate_cache_forgets_gets_before_other_requests():
+    transport, exchange, runs = _counting_exchange(seen_max=4)
+    deliver(transport, exchange, "40020000")  # CON POST, MID 0
+    for mid in range(1, 20):
+        deliver(transport, exchange, "40010%03x" % mid)  # CON GET
+    out, _ = deliver(transport, exchange, "40020000")  # the POST again: still remembered
+    assert out == ["60440000"] and runs == list(range(20))
+    deliver(transport, exchange, "40010001")  # a forgotten GET is served again
+    assert runs == list(range(20)) + [1]
+
+
+def test_duplicate_cache_holds_at_most_its_bytes_of_answers():
+    transport, exchange, runs = _counting_exchange(seen_bytes=250)
+    for mid in range(3):
+        deliver(transport, exchange, "40010%03x" % mid)  # answers of 105 bytes each
+    deliver(transport, exchange, "40010002")  # the newest two fit: cached
+    deliver(transport, exchange, "40010001")
+    assert runs == [0, 1, 2]
+    deliver(transport, exchange, "40010000")  # the oldest did not: served again
+    assert runs == [0, 1, 2, 0]
+
+
+def test_duplicate_cache_forgets_the_oldest_request_when_only_those_are_left():
+    transport, exchange, runs = _counting_exchange(seen_max=4)
+    for mid in range(5):
         deliver(transport, exchange, "40020%03x" % mid)
-    assert runs == list(range(9))
-    deliver(transport, exchange, "40020008")  # still cached
-    assert len(runs) == 9
-    deliver(transport, exchange, "40020000")  # dropped as the oldest: served again
-    assert runs == list(range(9)) + [0]
+    deliver(transport, exchange, "40020001")  # the last 4 are remembered
+    assert runs == list(range(5))
+    deliver(transport, exchange, "40020000")  # the fifth pushed the first out
+    assert runs == list(range(5)) + [0]
 
 
 def test_ping_answered_with_rst():

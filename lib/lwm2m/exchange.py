@@ -15,10 +15,17 @@
 # - A NON request is answered within MAX_TRANSMIT_WAIT (93 s) or given up; a separate
 #   response after an empty ACK is awaited for EXCHANGE_LIFETIME (247 s).
 # - The last 8 NON notifications are remembered (each for NON_LIFETIME, 145 s) to match an
-#   RST; the last 8 incoming requests and CON responses with their answers (each for
-#   EXCHANGE_LIFETIME) to answer duplicates.
-# - A failed send (OSError from the transport) counts as a lost datagram: one line printed.
-#   Exceptions raised by callbacks are not caught.
+#   RST.
+# - Duplicates: incoming requests and CON responses are remembered with their answers for
+#   EXCHANGE_LIFETIME, at most `seen_max` of them holding at most `seen_bytes` of answers.
+#   When either cap is reached the oldest GET (or CON response) is forgotten first: a GET
+#   repeated after that is served again, which RFC 7252 4.5 allows for idempotent requests.
+#   Only when no GET is left is the oldest other request forgotten. So every Write, Execute,
+#   Create and Delete runs exactly once as long as its retransmissions arrive within 247 s
+#   and fewer than `seen_max` other such requests came in between.
+# - A failed send (OSError from the transport) counts as a lost datagram, and an exception
+#   raised by a handler or a callback is contained: each gives one log line and the loop
+#   goes on (a handler's failure is answered 5.00).
 from micropython import const
 from time import ticks_add, ticks_diff
 from lwm2m import Error, coap
@@ -41,8 +48,8 @@ _MAX_TRANSMIT_WAIT = const(93000)
 _NON_LIFETIME = const(145000)
 _EXCHANGE_LIFETIME = const(247000)
 _IDLE = const(3600000)  # what poll() returns when nothing is due
+_GET = const(0x01)
 
-_SEEN_SIZE = const(8)
 _NON_NOTES = const(8)
 
 # An outgoing message is a record: a list indexed by these fields.
@@ -69,16 +76,28 @@ def _empty(mtype, mid):
     return bytes((0x40 | mtype << 4, 0, mid >> 8, mid & 0xFF))
 
 
+# A remembered incoming message: a tuple indexed by these fields.
+_SEEN_MID = const(0)
+_SEEN_ADDR = const(1)
+_SEEN_EXPIRY = const(2)
+_SEEN_ANSWER = const(3)  # the answer datagram, or None when it had none
+_SEEN_REPLAYABLE = const(4)  # a GET or a response: may be forgotten first
+
+
 class Exchange:
-    def __init__(self, transport, handler, rand=None):
+    def __init__(self, transport, handler, rand=None, log=print, seen_max=32, seen_bytes=4096):
         if rand is None:
             from random import random as rand
         self._t = transport
         self._handler = handler
         self._rand = rand
+        self._log = log
         self._mid = int(rand() * 0x10000)
         self._out = []  # records, oldest first
-        self._seen = []  # (mid, addr, expiry, answer or None) of recent incoming messages
+        self._seen = []  # recent incoming messages, oldest first (see _SEEN_*)
+        self._seen_max = seen_max
+        self._seen_cap = seen_bytes
+        self._seen_bytes = 0  # the size of the answers in _seen
 
     # --- the caller's side
 
@@ -145,8 +164,8 @@ class Exchange:
         # bytearray), retransmits and gives up what is due; returns the ms until the next
         # deadline. Allocates nothing when nothing arrives and nothing is due.
         seen = self._seen
-        while seen and ticks_diff(now, seen[0][2]) >= 0:
-            seen.pop(0)
+        while seen and ticks_diff(now, seen[0][_SEEN_EXPIRY]) >= 0:
+            self._forget(0)
         while True:
             n, addr = self._t.recv_into(buf)
             if addr is None:
@@ -188,7 +207,14 @@ class Exchange:
         try:
             self._t.send(data, addr)
         except OSError as exc:
-            print("coap: send failed: %r" % exc)
+            self._log("coap: send failed: %r" % exc)
+
+    def _call(self, callback, arg):
+        # A callback's failure must not stop the loop: a hostile response can reach it.
+        try:
+            callback(arg)
+        except Exception as exc:
+            self._log("coap: callback failed: %s: %s" % (type(exc).__name__, exc))
 
     def _start(self, rec, state, now):
         # First transmission of a CON: the timeout is random in [ACK_TIMEOUT, 1.5 x that).
@@ -240,7 +266,7 @@ class Exchange:
                 continue
             self._drop(rec, now)
             if state != _NOTE_NON:
-                rec[_CALLBACK](False if state == _NOTE else None)
+                self._call(rec[_CALLBACK], False if state == _NOTE else None)
             i = 0  # the callback may have changed the list
 
     # --- incoming
@@ -270,9 +296,9 @@ class Exchange:
                 self._acked(msg, addr, now)
         elif mtype != _RST:
             for entry in self._seen:
-                if entry[0] == msg.mid and entry[1] == addr:
-                    if entry[3] is not None:
-                        self._send(entry[3], addr)
+                if entry[_SEEN_MID] == msg.mid and entry[_SEEN_ADDR] == addr:
+                    if entry[_SEEN_ANSWER] is not None:
+                        self._send(entry[_SEEN_ANSWER], addr)
                     return
             if cls:
                 self._response(msg, addr, now)
@@ -291,11 +317,22 @@ class Exchange:
             res.add(_SIZE1, size)
             self._send(self._answer(res, req, True), addr)
 
-    def _remember(self, mid, addr, now, answer):
+    def _remember(self, mid, addr, now, answer, replayable):
         seen = self._seen
-        if len(seen) >= _SEEN_SIZE:
-            seen.pop(0)
-        seen.append((mid, addr, ticks_add(now, _EXCHANGE_LIFETIME), answer))
+        seen.append((mid, addr, ticks_add(now, _EXCHANGE_LIFETIME), answer, replayable))
+        if answer is not None:
+            self._seen_bytes += len(answer)
+        while len(seen) > self._seen_max or self._seen_bytes > self._seen_cap:
+            # the oldest replayable entry, else the oldest of all
+            i = 0
+            while i < len(seen) and not seen[i][_SEEN_REPLAYABLE]:
+                i += 1
+            self._forget(i if i < len(seen) else 0)
+
+    def _forget(self, i):
+        answer = self._seen.pop(i)[_SEEN_ANSWER]
+        if answer is not None:
+            self._seen_bytes -= len(answer)
 
     def _acked(self, msg, addr, now):
         # An ACK (empty or piggybacked response) or an RST, matched by MID.
@@ -308,10 +345,10 @@ class Exchange:
         state = rec[_STATE]
         if msg.type == _RST:
             self._drop(rec, now)
-            rec[_CALLBACK](None if state <= _QUEUED else False)
+            self._call(rec[_CALLBACK], None if state <= _QUEUED else False)
         elif state == _NOTE:
             self._drop(rec, now)
-            rec[_CALLBACK](True)
+            self._call(rec[_CALLBACK], True)
         elif state == _SENT:
             if msg.code == 0:
                 # The response will come separately; the slot is free meanwhile.
@@ -321,7 +358,7 @@ class Exchange:
                 self._advance(addr, now)
             elif msg.token == rec[_TOKEN]:
                 self._drop(rec, now)
-                rec[_CALLBACK](msg)
+                self._call(rec[_CALLBACK], msg)
 
     def _response(self, msg, addr, now):
         # A separate response (CON or NON), or the response to a NON request: by token.
@@ -329,10 +366,10 @@ class Exchange:
             if rec[_STATE] <= _WAIT and rec[_TOKEN] == msg.token and rec[_ADDR] == addr:
                 if msg.type == _CON:
                     ack = _empty(_ACK, msg.mid)
-                    self._remember(msg.mid, addr, now, ack)
+                    self._remember(msg.mid, addr, now, ack, True)
                     self._send(ack, addr)
                 self._drop(rec, now)  # also acknowledges a CON request whose ACK was lost
-                rec[_CALLBACK](msg)
+                self._call(rec[_CALLBACK], msg)
                 return
         if msg.type == _CON:
             self._send(_empty(_RST, msg.mid), addr)
@@ -349,9 +386,9 @@ class Exchange:
             else:
                 answer = self._answer(coap.Message(0, exc.code, 0, b"", str(exc).encode()), req, con)
         except Exception as exc:
-            print("coap: handler failed: %r" % exc)
+            self._log("coap: handler failed: %s: %s" % (type(exc).__name__, exc))
             answer = self._answer(coap.Message(0, _SERVER_ERROR), req, con)
-        self._remember(req.mid, addr, now, answer)
+        self._remember(req.mid, addr, now, answer, req.code == _GET)
         if answer is not None:
             self._send(answer, addr)
 
