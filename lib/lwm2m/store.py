@@ -1,6 +1,8 @@
 # Persistence of what servers set: the writable values of chosen objects (Server, Device),
-# kept in one JSON file that is replaced atomically (written to a temporary file, then
-# renamed over the old one), so a power cut leaves the old file or the new one, never half.
+# kept in one JSON file. A power cut at any step of a save leaves the old document or the
+# new one, on POSIX, littlefs and FAT alike: the new one goes to path.tmp and is synced and
+# read back whole before path is touched, and load() falls back to a complete path.tmp
+# when path is missing or corrupt (a cut inside the replace, where FAT has removed path).
 import json
 import os
 
@@ -9,31 +11,66 @@ class StoreError(ValueError):
     pass
 
 
-def save(path, doc):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        # FAT refuses to rename over an existing file; littlefs and POSIX replace it.
-        os.remove(path)
-        os.rename(tmp, path)
-
-
-def load(path):
-    # The saved document, None when there is none; StoreError when it is corrupt.
+def _read(path):
+    # (text, doc) of the file at path: text None when there is no file; doc None unless the
+    # text is complete, valid JSON that is an object (a cut json.dumps of a dict is not).
     try:
         f = open(path)
     except OSError:
-        return None
+        return None, None
+    text = ""
     try:
         with f:
-            doc = json.load(f)
-    except ValueError:
-        raise StoreError("%s: corrupt (not JSON)" % path)
-    if not isinstance(doc, dict):
-        raise StoreError("%s: corrupt: expected a JSON object" % path)
+            text = f.read()
+        doc = json.loads(text)
+    except ValueError:  # not JSON, or not even UTF-8 (a cut inside a character)
+        return text, None
+    return text, doc if isinstance(doc, dict) else None
+
+
+def _sync():
+    # Puts what was written on the disk where the port can, before anything depends on it.
+    sync = getattr(os, "sync", None)
+    if sync:
+        sync()
+
+
+def _replace(tmp, path):
+    # Only called with a complete tmp, so path may go: load() reads tmp until the rename.
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        # FAT refuses to rename over a file (MicroPython's removes it inside the call).
+        os.remove(path)
+        os.rename(tmp, path)
+    _sync()
+
+
+def save(path, doc):
+    tmp = path + ".tmp"
+    # A save cut inside the replace leaves the only complete copy in tmp: finish that
+    # replace first, so that writing tmp below never overwrites the only good document.
+    if _read(path)[1] is None and _read(tmp)[1] is not None:
+        _replace(tmp, path)
+    text = json.dumps(doc)
+    with open(tmp, "w") as f:
+        f.write(text)
+    _sync()
+    back, parsed = _read(tmp)
+    if back != text or parsed is None:  # also what would not load (MicroPython's nan)
+        raise StoreError("%s: not saved: %s does not read back as written" % (path, tmp))
+    _replace(tmp, path)
+
+
+def load(path):
+    # The saved document: path's, or when path is missing or corrupt, path.tmp's if that is
+    # complete; None when there is neither; StoreError when path is corrupt and tmp is not
+    # complete (a partial tmp beside a good path is a cut save's and is ignored).
+    text, doc = _read(path)
+    if doc is None:
+        doc = _read(path + ".tmp")[1]
+        if doc is None and text is not None:
+            raise StoreError("%s: corrupt: not a JSON object, and no complete .tmp" % path)
     return doc
 
 
