@@ -18,6 +18,11 @@ def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _is_seconds(value):
+    # a registration lifetime as the TS allows it: 1 to 2**32-1 s
+    return _is_count(value) and value < 1 << 32
+
+
 def _is_text(value):
     return isinstance(value, str) and value != ""
 
@@ -27,13 +32,17 @@ _FIELDS = (
     ("server", _REQUIRED, _is_uri, _URI),
     ("bootstrap_server", None, lambda v: v is None or _is_uri(v), _URI + " or null"),
     ("endpoint", None, lambda v: v is None or _is_text(v), "a name or null (from the board's unique id)"),
-    ("lifetime", 300, _is_count, "a positive number of seconds"),
+    ("lifetime", 300, _is_seconds, "a number of seconds from 1 to 4294967295"),
     ("lwm2m", "1.1", lambda v: v in ("1.0", "1.1"), "\"1.0\" or \"1.1\""),
     ("security", "nosec", lambda v: v in ("nosec", "psk"), "\"nosec\" or \"psk\""),
     ("psk_identity", "", lambda v: isinstance(v, str), "a string"),
     ("psk_key", "", lambda v: isinstance(v, str) and len(v) % 2 == 0 and _is_hex(v), "the key as hex digits"),
     ("state_dir", "/state", lambda v: v is None or _is_text(v), "a folder or null"),
 )
+# The caps on what servers can make the client hold; a field left out keeps the client's
+# default (lwm2m.client.LIMITS, listed in CONFIG.md).
+_LIMIT_FIELDS = tuple((name, None, lambda v: v is None or _is_count(v), "a positive count or null")
+                      for name in ("observations", "attributes", "instances", "duplicates", "duplicate_bytes"))
 _WIFI_FIELDS = (
     ("ssid", "", lambda v: isinstance(v, str), "a string"),
     ("password", "", lambda v: isinstance(v, str), "a string"),
@@ -59,9 +68,16 @@ def _check(doc, fields, path, prefix):
             raise ConfigError("%s: %s%s: expected %s, got %r" % (path, prefix, name, expected, value))
         out[name] = value
     for name in doc:
-        if name not in out and name != "wifi":
+        if name not in out and name not in _SECTIONS:
             raise ConfigError("%s: %s%s: unknown field" % (path, prefix, name))
     return out
+
+
+# The objects inside config.json: (name, its fields, what it was expected to be)
+_SECTIONS = {
+    "wifi": (_WIFI_FIELDS, "an object with ssid and password"),
+    "limits": (_LIMIT_FIELDS, "an object of caps such as {\"observations\": 16}"),
+}
 
 
 def parse(doc, path):
@@ -69,10 +85,12 @@ def parse(doc, path):
     if not isinstance(doc, dict):
         raise ConfigError("%s: expected a JSON object" % path)
     config = _check(doc, _FIELDS, path, "")
-    wifi = doc.get("wifi", {})
-    if not isinstance(wifi, dict):
-        raise ConfigError("%s: wifi: expected an object with ssid and password" % path)
-    config["wifi"] = _check(wifi, _WIFI_FIELDS, path, "wifi.")
+    for name, (fields, expected) in _SECTIONS.items():
+        section = doc.get(name, {})
+        if not isinstance(section, dict):
+            raise ConfigError("%s: %s: expected %s" % (path, name, expected))
+        config[name] = _check(section, fields, path, name + ".")
+    config["limits"] = {k: v for k, v in config["limits"].items() if v is not None}
     if config["security"] == "psk" or config["server"].startswith("coaps://"):
         raise ConfigError("%s: security: DTLS (psk, coaps://) is not supported yet; use \"nosec\" and coap://" % path)
     return config

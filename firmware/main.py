@@ -37,7 +37,7 @@ def build(config, board, transport, objects_dir, log=print):
         if model.object(oid) is None:
             raise ValueError("%s/%d.json: missing: the core objects are needed" % (objects_dir, oid))
     endpoint = config["endpoint"] or board.endpoint_name()
-    client = Client(model, endpoint, transport, config["lwm2m"], log)
+    client = Client(model, endpoint, transport, config["lwm2m"], log, limits=config["limits"])
     core.add_security(model, config["server"], 1)
     core.add_server(model, 1, config["lifetime"])
     core.add_device(model, board, client.defer)

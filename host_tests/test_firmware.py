@@ -25,13 +25,29 @@ def test_defaults_are_filled_in():
     assert config["lifetime"] == 300 and config["lwm2m"] == "1.1" and config["endpoint"] is None
     assert config["wifi"]["timeout_s"] == 20 and config["wifi"]["retries"] == 3
     assert config["state_dir"] == "/state" and config["security"] == "nosec"
+    assert config["limits"] == {}
+
+
+def test_limits_and_the_longest_lifetime_reach_the_client():
+    import board
+
+    doc = dict(GOOD, lifetime=4294967295, state_dir=None, limits={"observations": 4, "duplicates": None})
+    config = firmware_config.parse(doc, "config.json")
+    client = firmware.build(config, board, MemoryTransport(), str(ROOT / "firmware" / "objects"), lambda line: None)
+    assert client.limits["observations"] == 4 and client.observer.limit == 4
+    assert client.limits["duplicates"] == 32  # null keeps the default
+    assert client.model.instance(1, 0).get(1) == 4294967295
 
 
 @pytest.mark.parametrize("change, message", [
     ({"server": None}, "config.json: server: missing, expected a coap:// or coaps:// URI"),
     ({"server": "http://x"}, "config.json: server: expected a coap:// or coaps:// URI, got 'http://x'"),
-    ({"lifetime": "300"}, "config.json: lifetime: expected a positive number of seconds, got '300'"),
-    ({"lifetime": 0}, "config.json: lifetime: expected a positive number of seconds, got 0"),
+    ({"lifetime": "300"}, "config.json: lifetime: expected a number of seconds from 1 to 4294967295, got '300'"),
+    ({"lifetime": 0}, "config.json: lifetime: expected a number of seconds from 1 to 4294967295, got 0"),
+    ({"lifetime": 1 << 32}, "config.json: lifetime: expected a number of seconds from 1 to 4294967295, got 4294967296"),
+    ({"limits": []}, "config.json: limits: expected an object of caps"),
+    ({"limits": {"observations": 0}}, "config.json: limits.observations: expected a positive count or null, got 0"),
+    ({"limits": {"sockets": 2}}, "config.json: limits.sockets: unknown field"),
     ({"lwm2m": "1.2"}, "config.json: lwm2m: expected \"1.0\" or \"1.1\", got '1.2'"),
     ({"psk_key": "abc"}, "config.json: psk_key: expected the key as hex digits, got 'abc'"),
     ({"colour": "red"}, "config.json: colour: unknown field"),

@@ -81,7 +81,7 @@ class FakeBoard:
         self.resets += 1
 
 
-def make_client(version="1.1", lifetime=300, pmin=0, pmax=0):
+def make_client(version="1.1", lifetime=300, pmin=0, pmax=0, limits=None):
     # A started client with Security, Server, Device, Connectivity Monitoring, and the
     # Temperature and Light Control objects defined (no instances of those two yet).
     model = Model()
@@ -90,7 +90,7 @@ def make_client(version="1.1", lifetime=300, pmin=0, pmax=0):
         model.define(load_definition("%s/%d.json" % (folder, oid)))
     transport = MemoryTransport()
     lines = []
-    client = Client(model, "test-ep", transport, version, lines.append, lambda: 0.0)
+    client = Client(model, "test-ep", transport, version, lines.append, lambda: 0.0, limits=limits)
     client.lines = lines
     client.board = FakeBoard()
     core.add_security(model, "coap://127.0.0.1:5683", 1)
@@ -166,9 +166,9 @@ class Peer:
         return answers[0]
 
 
-def registered(version="1.1", lifetime=300, pmin=0, pmax=0):
+def registered(version="1.1", lifetime=300, pmin=0, pmax=0, limits=None):
     # A client registered at /rd/ab12 at time 0; returns (client, peer, register request).
-    client, peer = make_client(version, lifetime, pmin, pmax)
+    client, peer = make_client(version, lifetime, pmin, pmax, limits)
     client.poll(0)
     register = peer.take_one()
     peer.answer(register, 0x41, "/rd/ab12")

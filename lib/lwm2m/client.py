@@ -20,6 +20,7 @@ _CREATED = const(0x41)
 _DELETED = const(0x42)
 _CHANGED = const(0x44)
 _CONTENT = const(0x45)
+_BAD_REQUEST = const(0x80)
 _UNAUTHORIZED = const(0x81)
 _BAD_OPTION = const(0x82)
 _NOT_FOUND = const(0x84)
@@ -41,11 +42,21 @@ _REGISTERED = const(2)  # update at next_at
 _DISABLED = const(3)  # register again at next_at
 
 _BUF_SIZE = const(1280)  # one datagram: the 1152-byte CoAP maximum plus headroom
+_DATAGRAM_MAX = const(1152)  # what a Register must fit in (RFC 7252 4.6) until block-wise
 _RETRY_FIRST_MS = const(10000)
 _RETRY_MAX_MS = const(300000)
 _MAX_TRANSMIT_WAIT_S = const(93)
 _SLEEP_MAX_MS = const(60000)
-_PARK_MS = const(0x1FFFFFFF)  # the longest a ticks difference can tell: about 6 days
+_PARK_MS = const(0x1FFFFFFF)  # parked by stop(): about 6 days
+# A wait is taken in steps of at most this (3.1 days): ticks_add refuses half the ticks
+# period (2**29 ms on boards) and more, and lifetimes reach 2**32-1 s.
+_STEP_MS = const(0x10000000)
+_SERVER_ERROR = const(0xA0)
+
+# The defaults of the caps on what servers can make the client hold (the "limits" of
+# config.json): observations and Write-Attributes paths per server, instances each server
+# may Create per object, and the duplicate cache (see lwm2m.exchange) in requests and bytes.
+LIMITS = {"observations": 16, "attributes": 32, "instances": 8, "duplicates": 32, "duplicate_bytes": 4096}
 
 
 def split_uri(uri):
@@ -72,13 +83,28 @@ class Server:
         self.addr = addr
         self.instance = instance  # its Server (1) object instance
         self.state = _IDLE
-        self.next_at = 0
+        self.next_at = 0  # ticks of the end of the current step of the wait
+        self.later_ms = 0  # what is left of the wait after that step
         self.retry_ms = _RETRY_FIRST_MS
         self.location = None
         self.sent_lifetime = None
         self.sent_binding = None
         self.links_changed = False
         self.update_now = False
+
+    def schedule(self, now, ms):
+        # Due ms from now, however long that is (up to 2**32-1 s), in steps of _STEP_MS.
+        step = min(ms, _STEP_MS)
+        self.next_at = time.ticks_add(now, step)
+        self.later_ms = ms - step
+
+    def left(self, now):
+        # The ms until due, or until the current step ends; 0 or less when due.
+        left = time.ticks_diff(self.next_at, now)
+        if left <= 0 and self.later_ms:
+            self.schedule(self.next_at, self.later_ms)
+            left = time.ticks_diff(self.next_at, now)
+        return left
 
     def lifetime(self):
         return self.instance.get(1)
@@ -93,7 +119,8 @@ class Server:
 
 class Client:
     def __init__(self, model, endpoint, transport, version="1.1", log=print, rand=None,
-                 con_interval_ms=86400000):
+                 con_interval_ms=86400000, limits=None):
+        # limits: {name: cap} over LIMITS.
         if version not in ("1.0", "1.1"):
             raise ValueError("lwm2m version %r: expected 1.0 or 1.1" % version)
         self.model = model
@@ -101,8 +128,12 @@ class Client:
         self.transport = transport
         self.version = version
         self.log = log
-        self.exchange = Exchange(transport, self._handle, rand)
-        self.observer = Observer(self._notify, self._snapshot, self._defaults, con_interval_ms)
+        self.limits = dict(LIMITS)
+        self.limits.update(limits or {})
+        caps = self.limits
+        self.exchange = Exchange(transport, self._handle, rand, log, caps["duplicates"], caps["duplicate_bytes"])
+        self.observer = Observer(self._notify, self._snapshot, self._defaults, self._observation_failed,
+                                 con_interval_ms, caps["observations"], caps["attributes"])
         self.buf = bytearray(_BUF_SIZE)
         self.servers = []
         self.deferred = []  # actions to run once the current answers have left
@@ -131,7 +162,7 @@ class Client:
             entry = Server(ssid, uri, self.transport.resolve(host, port), server)
             server.on_execute(8, lambda _args, s=entry: self._trigger_update(s))
             server.on_execute(4, lambda _args, s=entry: self._disable(s))
-            server.on_write(1, lambda value, s=entry: self._trigger_update(s, value > 0))
+            server.on_write(1, lambda _value, s=entry: self._trigger_update(s))
             self.servers.append(entry)
         if not self.servers:
             self.log("no management server configured")
@@ -152,7 +183,11 @@ class Client:
         for server in self.servers:
             wait = min(wait, self._step(server, now))
         while self.deferred:
-            self.deferred.pop(0)()
+            action = self.deferred.pop(0)
+            try:
+                action()
+            except Exception as exc:  # a failed save or reboot: the loop goes on
+                self.log("deferred action failed: %s: %s" % (type(exc).__name__, exc))
         # Asked last, so that what was just sent gets its retransmission in time.
         wait = min(wait, self.exchange.next_wait(now))
         return max(0, min(wait, _SLEEP_MAX_MS))
@@ -194,7 +229,7 @@ class Client:
             server.update_now = False
             self._update(server)
             return _SLEEP_MAX_MS
-        left = time.ticks_diff(server.next_at, now)
+        left = server.left(now)
         if left > 0:
             return left
         if server.state == _REGISTERED:
@@ -222,16 +257,21 @@ class Client:
                 links.append(("/%d/%d" % (oid, iid), []))
         return link.encode(links).encode()
 
-    def _register(self, server):
-        msg = coap.Message(_CON, _POST)
+    def _register_message(self, server):
+        msg = coap.Message(_CON, _POST, 0, b"\0\0\0\0")  # the token as long as the one sent
         msg.set_path("/rd")
-        lifetime = server.lifetime()
         msg.add_query("ep", self.endpoint)
-        msg.add_query("lt", lifetime)
+        msg.add_query("lt", server.lifetime())
         msg.add_query("lwm2m", self.version)
         msg.add_query("b", server.binding())
         msg.add(_CONTENT_FORMAT, _LINK_FORMAT)
         msg.payload = self.links()
+        return msg
+
+    def _register(self, server):
+        msg = self._register_message(server)
+        msg.token = b""
+        lifetime = server.lifetime()
         server.state = _WAITING
         server.sent_lifetime = lifetime
         server.sent_binding = server.binding()
@@ -242,7 +282,11 @@ class Client:
 
     def _registered(self, server, response):
         if response is not None and response.code == _CREATED:
-            server.location = response.path(_LOCATION_PATH)
+            try:
+                server.location = response.path(_LOCATION_PATH)
+            except Error:  # a Location-Path that is not UTF-8
+                self._retry(server, "register", response)
+                return
             server.retry_ms = _RETRY_FIRST_MS
             self.log("registered with %s at %s" % (server.uri, server.location))
             self._schedule_update(server)
@@ -254,14 +298,14 @@ class Client:
         lifetime = server.sent_lifetime
         margin = min(max(lifetime // 10, _MAX_TRANSMIT_WAIT_S), lifetime // 2)
         server.state = _REGISTERED
-        server.next_at = time.ticks_add(self.now, (lifetime - margin) * 1000)
+        server.schedule(self.now, (lifetime - margin) * 1000)
 
     def _retry(self, server, what, response):
         reason = "no answer" if response is None else coap.code_name(response.code)
         self.log("%s with %s failed (%s); retrying in %d s" % (what, server.uri, reason, server.retry_ms // 1000))
         server.state = _IDLE
         server.location = None
-        server.next_at = time.ticks_add(self.now, server.retry_ms)
+        server.schedule(self.now, server.retry_ms)
         server.retry_ms = min(server.retry_ms * 2, _RETRY_MAX_MS)
 
     def _update(self, server):
@@ -289,7 +333,7 @@ class Client:
         elif response is not None and response.code == _NOT_FOUND:
             self.log("%s forgot our registration: registering again" % server.uri)
             server.state = _IDLE
-            server.next_at = self.now
+            server.schedule(self.now, 0)
         else:
             server.links_changed = server.links_changed or sent[2]
             self._retry(server, "update", response)
@@ -309,17 +353,16 @@ class Client:
     def _park(self, server, ms):
         # No registration until ms from now.
         server.state = _DISABLED
-        server.next_at = time.ticks_add(self.now, ms)
+        server.schedule(self.now, ms)
 
-    def _trigger_update(self, server, valid=True):
-        if not valid:
-            raise ValueError("lifetime must be positive")
+    def _trigger_update(self, server):
         server.update_now = True
 
     def _disable(self, server):
         # Execute /1/x/4: de-register now, register again after the Disable Timeout (/1/x/5).
         timeout = server.instance.get(5) if server.instance.has(5) else 86400
         self.log("disabled by %s for %d s" % (server.uri, timeout))
+        self.observer.cancel(server.ssid)
         if server.location:
             self._deregister(server)
         self._park(server, timeout * 1000)
@@ -338,19 +381,22 @@ class Client:
         return None
 
     def _handle(self, request, addr):
-        # Answers one request; every request and its answer make one log line.
+        # Answers one request; every request and its answer make one log line. Anything but
+        # lwm2m.Error is answered 5.00 by the exchange, which logs it.
         try:
             response = self._dispatch(request, addr)
         except Error as exc:
-            self.log("%s %s -> %s (%s)" % (coap.code_name(request.code), request.path(), coap.code_name(exc.code or 0xA0), exc))
+            self.log("%s %s -> %s (%s)" % (coap.code_name(request.code), _log_path(request), coap.code_name(exc.code or _SERVER_ERROR), exc))
             raise
-        self.log("%s %s -> %s" % (coap.code_name(request.code), request.path(), coap.code_name(response.code)))
+        self.log("%s %s -> %s" % (coap.code_name(request.code), _log_path(request), coap.code_name(response.code)))
         return response
 
     def _dispatch(self, request, addr):
         server = self._server_at(addr)
         if server is None:
             raise Error(_UNAUTHORIZED, "not a registered server")
+        if server.state == _DISABLED:
+            raise Error(_UNAUTHORIZED, "disabled: not serving this server until it registers again")
         for number, _value in request.options:
             if number & 1 and number not in _UNDERSTOOD:
                 raise Error(_BAD_OPTION, "critical option %d not supported" % number)
@@ -372,12 +418,14 @@ class Client:
                 result = _CHANGED, None, b""
         elif code == _POST:
             if len(path) == 1:
-                result = dm.create(self.model, path, cf, request.payload)
+                result = dm.create(self.model, path, cf, request.payload, server.ssid, lambda obj, iid: self._admit(server, obj, iid))
             elif len(path) == 3:
-                result = dm.execute(self.model, path, request.payload)
+                result = dm.execute(self.model, path, cf, request.payload)
             else:
                 result = dm.write(self.model, path, cf, request.payload, False)
         elif code == _DELETE:
+            if path == (1, server.instance.iid):
+                raise Error(_METHOD_NOT_ALLOWED, "a server cannot delete the Server instance it is registered through")
             result = dm.delete(self.model, path)
         else:
             raise Error(_METHOD_NOT_ALLOWED, "method %s" % coap.code_name(code))
@@ -389,7 +437,10 @@ class Client:
         response = _response(*result)
         if observe == 0:
             obs = self.observer.add(server.ssid, request.token, path, result[1], self._sampled(path), self.now)
-            response.add(_OBSERVE, obs.seq)
+            if obs is None:
+                self.log("%s: no more observations for %s: answered as a Read" % (dm.path_str(path), server.uri))
+            else:
+                response.add(_OBSERVE, obs.seq)
         elif observe == 1:
             self.observer.cancel(server.ssid, request.token)
         return response
@@ -428,6 +479,20 @@ class Client:
         server = self._server(ssid)
         return server.defaults() if server else (0, 0)
 
+    def _admit(self, server, obj, iid):
+        # A server's Create within its cap, and the Register still in one datagram with the
+        # new instance's link (an upper bound: it may replace a bare </oid>).
+        mine = 0
+        for inst in obj.instances.values():
+            if inst.creator == server.ssid:
+                mine += 1
+        if mine >= self.limits["instances"]:
+            raise Error(_BAD_REQUEST, "%s created %d instances of /%d, the most it may" % (server.uri, mine, obj.oid))
+        grows = len(",</%d/%d>" % (obj.oid, iid))
+        for each in self.servers:
+            if len(coap.encode(self._register_message(each))) + grows > _DATAGRAM_MAX:
+                raise Error(_BAD_REQUEST, "/%d/%d would not fit the registration in one datagram" % (obj.oid, iid))
+
     def _notify(self, obs, con):
         server = self._server(obs.server)
         if server is None:
@@ -435,16 +500,33 @@ class Client:
         msg = coap.Message(_CON if con else _NON, _CONTENT, 0, obs.token)
         try:
             _code, cf, payload = dm.read(self.model, obs.path, obs.accept)
-        except Error as exc:
-            # The target is gone: an error notification ends the observation (RFC 7641 3.2).
-            msg.code = exc.code or 0xA0
-            self.observer.cancel(obs.server, obs.token)
-            self.exchange.notify(msg, server.addr, lambda ok: None, self.now)
+        except Exception as exc:
+            self._observation_failed(obs, exc)
             return
         msg.add(_OBSERVE, obs.seq)
         msg.add(_CONTENT_FORMAT, cf)
         msg.payload = payload
         self.exchange.notify(msg, server.addr, lambda ok: ok or self.observer.cancel(obs.server, obs.token), self.now)
+
+
+    def _observation_failed(self, obs, exc):
+        # The value cannot be read or encoded (or its target is gone): an error notification
+        # ends the observation (RFC 7641 3.2).
+        server = self._server(obs.server)
+        self.observer.cancel(obs.server, obs.token)
+        code = exc.code if isinstance(exc, Error) and exc.code else _SERVER_ERROR
+        self.log("observation of %s ended: %s (%s: %s)" % (dm.path_str(obs.path), coap.code_name(code), type(exc).__name__, exc))
+        if server is not None:
+            msg = coap.Message(_CON, code, 0, obs.token)
+            self.exchange.notify(msg, server.addr, lambda ok: None, self.now)
+
+
+def _log_path(request):
+    # The request's path for a log line, even when its Uri-Path is not UTF-8.
+    try:
+        return request.path()
+    except Error:
+        return "(a path that is not UTF-8)"
 
 
 def _response(code, cf, payload):

@@ -16,9 +16,35 @@ def add_security(model, uri, ssid, bootstrap=False, mode=_NO_SEC, identity=b"", 
 
 
 def add_server(model, ssid, lifetime=86400, pmin=0, pmax=0, binding="U", disable_timeout=86400):
-    return model.add_instance(1, values={
+    server = model.add_instance(1, values={
         0: ssid, 1: lifetime, 2: pmin, 3: pmax, 5: disable_timeout, 6: False, 7: binding,
     })
+    # What a server writes is checked before anything changes (the client binds the actions).
+    server.on_write(1, None, lambda value: seconds(value, 1))
+    for rid in (2, 3, 5):
+        server.on_write(rid, None, seconds)
+    server.on_write(7, None, check_binding)
+    return server
+
+
+def seconds(value, least=0):
+    # A period in seconds as the TS allows it: least to 2**32-1; ValueError (4.00) else.
+    if not least <= value or value >> 32:
+        raise ValueError("expected %d to 4294967295 seconds, got %d" % (least, value))
+    return value
+
+
+def check_binding(value):
+    # Binding /1/x/7: TS Core 1.1 letters U M H T S N, each at most once, and Q (queue mode,
+    # as 1.0 writes it) after one of them. This client binds over UDP only.
+    well_formed = value != ""
+    for i, c in enumerate(value):
+        if c not in "UMHTSNQ" or c in value[:i] or (c == "Q" and i == 0):
+            well_formed = False
+    if not well_formed:
+        raise ValueError("binding %r: expected the letters U, M, H, T, S or N, each once, and Q after one" % value)
+    if value != "U":
+        raise ValueError("binding %r: this client binds over UDP only (\"U\")" % value)
 
 
 def add_device(model, board, defer):
@@ -34,8 +60,8 @@ def add_device(model, board, defer):
     dev.on_execute(12, lambda _args: dev.set(11, {0: 0}))
     dev.on_read(10, lambda: board.memory_free() // 1024)
     dev.on_read(13, board.time)
-    dev.on_write(13, board.set_time)
-    dev.on_write(14, lambda value: board.set_utc_offset(utc_offset(value)))
+    dev.on_write(13, board.set_time, seconds)
+    dev.on_write(14, board.set_utc_offset, utc_offset)
     return dev
 
 

@@ -1,6 +1,11 @@
 # Device management and service enablement: Read, Write, Execute, Create, Delete, Discover
 # on the object model, for the requests of one management server. Each function returns
 # (code, content_format, payload) or raises lwm2m.Error with the code that answers it.
+#
+# Every format is checked against the model the same way: a value for an executable
+# resource is 4.05, a resource given as one value where it is multiple (or the reverse) is
+# 4.00, and a Write or Create changes nothing unless every value, and every application
+# check (Instance.on_write's check), accepts it.
 from micropython import const
 
 from lwm2m import Error, formats, link
@@ -15,6 +20,10 @@ _UNAUTHORIZED = const(0x81)
 _NOT_FOUND = const(0x84)
 _METHOD_NOT_ALLOWED = const(0x85)
 _LINK_FORMAT = const(40)
+_TEXT = const(0)
+_OLD_TEXT = const(1541)
+_DEVICE = const(3)
+_RESERVED_IID = const(65535)
 
 
 def parse_path(segments):
@@ -50,6 +59,17 @@ def _instance(model, path):
     return obj, inst
 
 
+def _present(obj, inst, path):
+    # The resource id of a path to a resource or a resource instance that exists: defined,
+    # and holding a value (or executable); a resource instance only of a multiple resource.
+    rid = path[2]
+    if rid not in obj.resources or not (inst.has(rid) or obj.allows(rid, "E")):
+        raise Error(_NOT_FOUND, "no resource %s" % path_str(path[:3]))
+    if len(path) == 4 and not (obj.is_multiple(rid) and inst.has(rid) and path[3] in inst.get(rid)):
+        raise Error(_NOT_FOUND, "no resource instance %s" % path_str(path))
+    return rid
+
+
 def _defined(obj, path):
     # The resource id of path, 4.04 when the object does not define it.
     if path[2] not in obj.resources:
@@ -57,25 +77,14 @@ def _defined(obj, path):
     return path[2]
 
 
-def _resource(model, path, op):
-    obj, inst = _instance(model, path)
-    rid = _defined(obj, path)
-    if not obj.allows(rid, op):
-        raise Error(_METHOD_NOT_ALLOWED, "%s is not %s" % (path_str(path[:3]), _OP_NAMES[op]))
-    return obj, inst, rid
-
-
-_OP_NAMES = {"R": "readable", "W": "writable", "E": "executable"}
-
-
 def target_type(model, path):
     # The type letter of the resource a Write-Attributes names, None for an object or an
     # instance; 4.04 when the target does not exist.
-    if len(path) == 1:
+    if len(path) < 2:
         _object(model, path)
         return None
-    obj, _inst = _instance(model, path)
-    return None if len(path) == 2 else obj.rtype(_defined(obj, path))
+    obj, inst = _instance(model, path)
+    return None if len(path) == 2 else obj.rtype(_present(obj, inst, path))
 
 
 def _records_of(obj, inst, rid, out, riid=None):
@@ -95,12 +104,11 @@ def read_records(model, path):
     # The records a Read of `path` gives.
     out = []
     if len(path) >= 3:
-        obj, inst, rid = _resource(model, path, "R")
-        if not inst.has(rid):
-            raise Error(_NOT_FOUND, "%s has no value" % path_str(path))
+        obj, inst = _instance(model, path)
+        rid = _present(obj, inst, path)
+        if not obj.allows(rid, "R"):
+            raise Error(_METHOD_NOT_ALLOWED, "%s is not readable" % path_str(path[:3]))
         _records_of(obj, inst, rid, out, path[3] if len(path) == 4 else None)
-        if not out:
-            raise Error(_NOT_FOUND, "no resource instance %s" % path_str(path))
         return out
     if len(path) == 2:
         obj, inst = _instance(model, path)
@@ -130,9 +138,31 @@ def _rtype_of(model, base):
         obj = model.object(path[0])
         if obj is None or path[2] not in obj.resources:
             raise Error(_NOT_FOUND, "no resource %s" % path_str(path[:3]))
+        if obj.allows(path[2], "E"):
+            raise Error(_METHOD_NOT_ALLOWED, "%s is executable: it takes no value" % path_str(path[:3]))
         return obj.rtype(path[2])
 
     return rtype_of
+
+
+def _updates(obj, records, writable):
+    # {rid: value, or {riid: value} for a multiple resource} from decoded records, each
+    # checked against the object: a multiple resource by its instances, a single one as one
+    # value, and (when `writable`) only resources a server may write.
+    updates = {}
+    for rpath, _rtype, value in records:
+        rid = rpath[2]
+        if writable and not obj.allows(rid, "W"):
+            raise Error(_METHOD_NOT_ALLOWED, "%s is not writable" % path_str(rpath[:3]))
+        if obj.is_multiple(rid):
+            if len(rpath) != 4:
+                raise Error(_BAD_REQUEST, "%s is multiple: give its instances" % path_str(rpath))
+            updates.setdefault(rid, {})[rpath[3]] = value
+        elif len(rpath) == 4:
+            raise Error(_BAD_REQUEST, "%s is a single resource" % path_str(rpath[:3]))
+        else:
+            updates[rid] = value
+    return updates
 
 
 def write(model, path, cf, payload, replace):
@@ -141,64 +171,96 @@ def write(model, path, cf, payload, replace):
     if len(path) < 2:
         raise Error(_METHOD_NOT_ALLOWED, "Write needs an instance or a resource")
     obj, inst = _instance(model, path)
+    if len(path) > 2:
+        rid = _defined(obj, path)
+        if len(path) == 4 and not obj.is_multiple(rid):
+            raise Error(_NOT_FOUND, "%s is a single resource: it has no instances" % path_str(path[:3]))
     if len(path) == 2 and not replace and cf is None:
         raise Error(_BAD_REQUEST, "no payload")
-    records = formats.decode(cf, path, payload, _rtype_of(model, path))
-    updates = {}
-    for rpath, _rtype, value in records:
-        rid = rpath[2]
-        if not obj.allows(rid, "W"):
-            raise Error(_METHOD_NOT_ALLOWED, "%s is not writable" % path_str(rpath[:3]))
-        if obj.is_multiple(rid):
-            if len(rpath) != 4:
-                raise Error(_BAD_REQUEST, "%s is multiple: write its instances" % path_str(rpath))
-            updates.setdefault(rid, {})[rpath[3]] = value
-        elif len(rpath) == 4:
-            raise Error(_BAD_REQUEST, "%s is a single resource" % path_str(rpath[:3]))
-        else:
-            updates[rid] = value
+    updates = _updates(obj, formats.decode(cf, path, payload, _rtype_of(model, path)), True)
     for rid, value in updates.items():
         if obj.is_multiple(rid) and not (replace or len(path) == 2) and inst.has(rid):
             merged = dict(inst.get(rid))
             merged.update(value)
-            value = merged
-        _apply(inst, rid, value)
+            updates[rid] = merged
+    # Every check first, so that a refused value leaves everything as it was.
+    for rid, value in updates.items():
+        _refused(inst.hook(rid, 3), value)
+    for rid, value in updates.items():
+        _refused(inst.hook(rid, 1), value)
+        inst.set(rid, value)
     return _CHANGED, None, b""
 
 
-def _apply(inst, rid, value):
-    writer = inst.hook(rid, 1)
-    if writer:
+def _refused(hook, value):
+    # Runs an application check or write hook; its ValueError refuses the value with 4.00.
+    if hook:
         try:
-            writer(value)
+            hook(value)
         except ValueError as exc:
             raise Error(_BAD_REQUEST, "refused: %s" % exc)
-    inst.set(rid, value)
 
 
-def execute(model, path, payload):
+def execute(model, path, cf, payload):
     if len(path) != 3:
         raise Error(_METHOD_NOT_ALLOWED, "Execute needs a resource")
-    _obj, inst, rid = _resource(model, path, "E")
+    obj, inst = _instance(model, path)
+    rid = _defined(obj, path)
+    if not obj.allows(rid, "E"):
+        raise Error(_METHOD_NOT_ALLOWED, "%s is not executable" % path_str(path))
     handler = inst.hook(rid, 2)
     if handler is None:
         raise Error(_METHOD_NOT_ALLOWED, "%s has no handler" % path_str(path))
-    try:
-        arguments = str(payload, "utf-8")
-    except UnicodeError:
-        raise Error(_BAD_REQUEST, "arguments are not UTF-8")
-    handler(arguments)
+    if cf is not None and cf != _TEXT and cf != _OLD_TEXT:
+        raise Error(_BAD_REQUEST, "Execute takes text arguments, not content format %d" % cf)
+    handler(arguments(payload))
     return _CHANGED, None, b""
 
 
-def create(model, path, cf, payload):
+def arguments(payload):
+    # The Execute payload as a str, checked against the grammar of TS Core 5.4.5: arguments
+    # separated by ",", each a digit with an optional ='value' (printable ASCII but ' and ").
+    try:
+        text = str(payload, "ascii")
+    except UnicodeError:
+        _bad_arguments(payload)
+    i = 0
+    n = len(text)
+    while i < n:
+        if not "0" <= text[i] <= "9":
+            _bad_arguments(text)
+        i += 1
+        if text[i:i + 2] == "='":
+            end = text.find("'", i + 2)
+            if end < 0:
+                _bad_arguments(text)
+            for c in text[i + 2:end]:
+                if c < " " or c > "~" or c == '"':
+                    _bad_arguments(text)
+            i = end + 1
+        if i < n:
+            if text[i] != "," or i + 1 == n:
+                _bad_arguments(text)
+            i += 1
+    return text
+
+
+def _bad_arguments(text):
+    raise Error(_BAD_REQUEST, "Execute arguments: expected digit[='value'] separated by ',', got %r" % (text,))
+
+
+def create(model, path, cf, payload, creator=None, admit=None):
     # Create an instance of the object at `path`; answers 2.01 with the new instance's path.
+    # admit(obj, iid), when given, raises lwm2m.Error to refuse it before anything changes;
+    # the new instance's `creator` is the Short Server ID of the server that asked.
     if len(path) != 1:
         raise Error(_METHOD_NOT_ALLOWED, "Create needs an object")
     obj = _object(model, path)
     try:
         records = formats.decode(cf, path, payload, _rtype_of(model, path))
-    except Error:
+    except Error as exc:
+        if exc.code != _BAD_REQUEST:
+            raise
         # 1.0 servers may send the resources bare, without an Object Instance around them.
         iid = _free_iid(obj)
         records = formats.decode(cf, path + (iid,), payload, _rtype_of(model, path + (iid,)))
@@ -206,16 +268,16 @@ def create(model, path, cf, payload):
     if len(iids) > 1:
         raise Error(_BAD_REQUEST, "Create of more than one instance")
     iid = iids.pop() if iids else _free_iid(obj)
+    if iid == _RESERVED_IID:
+        raise Error(_BAD_REQUEST, "instance id 65535 is reserved")
     if iid in obj.instances:
         raise Error(_BAD_REQUEST, "instance %s exists" % path_str((obj.oid, iid)))
     if obj.instances and not obj.multiple:
         raise Error(_BAD_REQUEST, "object %d is single-instance" % obj.oid)
-    inst = model.add_instance(obj.oid, iid)
-    for rpath, _rtype, value in records:
-        if len(rpath) == 4:
-            inst.set(rpath[2], value, rpath[3])
-        else:
-            inst.set(rpath[2], value)
+    values = _updates(obj, records, False)
+    if admit:
+        admit(obj, iid)
+    model.add_instance(obj.oid, iid, values).creator = creator
     return _CREATED, None, path_str((obj.oid, iid))
 
 
@@ -230,6 +292,8 @@ def delete(model, path):
     if len(path) != 2:
         raise Error(_METHOD_NOT_ALLOWED, "Delete needs an instance")
     _instance(model, path)
+    if path[0] == _DEVICE:
+        raise Error(_METHOD_NOT_ALLOWED, "the Device instance cannot be deleted")
     model.delete_instance(path[0], path[1])
     return _DELETED, None, b""
 
@@ -237,8 +301,6 @@ def delete(model, path):
 def discover(model, path, attributes_of):
     # The link-format Discover answer: the target with its attributes, then what is below it.
     # attributes_of(path) -> [(name, value)] of the Write-Attributes set on that path.
-    if len(path) > 3:
-        raise Error(_METHOD_NOT_ALLOWED, "Discover of a resource instance")
     obj = _object(model, path)
     links = []
     if len(path) == 1:
@@ -249,13 +311,16 @@ def discover(model, path, attributes_of):
         for iid in sorted(obj.instances):
             links.append((path_str((obj.oid, iid)), attributes_of((obj.oid, iid))))
             _resource_links(obj, obj.instances[iid], links, attributes_of, False)
-    elif len(path) == 2:
-        _obj, inst = _instance(model, path)
+        return _CONTENT, _LINK_FORMAT, link.encode(links).encode()
+    _obj, inst = _instance(model, path)
+    if len(path) == 2:
         links.append((path_str(path), attributes_of(path)))
         _resource_links(obj, inst, links, attributes_of, True)
     else:
-        _obj, inst = _instance(model, path)
-        _resource_links(obj, inst, links, attributes_of, True, _defined(obj, path))
+        rid = _present(obj, inst, path)
+        if len(path) == 4:
+            raise Error(_METHOD_NOT_ALLOWED, "Discover of a resource instance")
+        _resource_links(obj, inst, links, attributes_of, True, rid)
     return _CONTENT, _LINK_FORMAT, link.encode(links).encode()
 
 

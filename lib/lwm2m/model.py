@@ -97,28 +97,34 @@ def load_definition(path):
 
 class Instance:
     # values: {rid: value} and {rid: {riid: value}} for multiple resources. hooks: {rid:
-    # [read, write, execute]}, created only when the application binds one.
+    # [read, write, execute, check]}, created only when the application binds one. creator:
+    # the Short Server ID of the server that created it, None for the application's own.
     def __init__(self, obj, iid):
         self.obj = obj
         self.iid = iid
         self.values = {}
         self.hooks = None
+        self.creator = None
 
     def _hook(self, rid, which, func):
         if rid not in self.obj.resources:
             raise KeyError("/%d/%d/%d is not defined" % (self.obj.oid, self.iid, rid))
         if self.hooks is None:
             self.hooks = {}
-        self.hooks.setdefault(rid, [None, None, None])[which] = func
+        self.hooks.setdefault(rid, [None, None, None, None])[which] = func
 
     def on_read(self, rid, func):
         # func() returns the current value: a sensor read on demand.
         self._hook(rid, 0, func)
 
-    def on_write(self, rid, func):
-        # func(value) acts on a value a server writes; it raises lwm2m.Error or ValueError to
-        # refuse it (4.00), and the stored value is then left unchanged.
+    def on_write(self, rid, func, check=None):
+        # func(value) acts on a value a server writes. check(value), when given, raises
+        # ValueError to refuse it (4.00); a Write runs the checks of all its values before
+        # any func, so a refused value leaves every other one unchanged too. func may still
+        # raise ValueError to refuse, but by then the values before it have been applied.
         self._hook(rid, 1, func)
+        if check:
+            self._hook(rid, 3, check)
 
     def on_execute(self, rid, func):
         # func(arguments) runs an Execute; arguments is the payload as a str.

@@ -1,11 +1,18 @@
 # Information reporting: observations (RFC 7641) and the notification attributes a server
 # sets with Write-Attributes (pmin, pmax, gt, lt, st). The client calls poll(now) from its
-# loop; notifications leave through a send(observation, records_payload, con) callable.
+# loop; notifications leave through a send(observation, con) callable.
+#
+# Periods: pmin and pmax take 0 to 2**32-1 s; both act as at most con_interval (a day by
+# default), since a notification, CON, goes out at least that often anyway and ticks
+# arithmetic cannot hold much longer waits. Attribute values are parsed strictly, the same
+# on every interpreter: pmin, pmax, epmin, epmax are ASCII digits; gt, lt, st an optional
+# sign, ASCII digits and at most one decimal point (no exponent, no nan or inf).
 import time
 
 from micropython import const
 
 from lwm2m import Error
+from lwm2m.text import isdec
 
 _BAD_REQUEST = const(0x80)
 _NUMERIC = const("iuft")
@@ -25,16 +32,32 @@ def parse_attributes(query, rtype):
         if value is None:
             out[name] = None
             continue
-        try:
-            number = float(value) if name in ("gt", "lt", "st") else int(value)
-        except ValueError:
-            raise Error(_BAD_REQUEST, "%s=%s is not a number" % (name, value))
-        if number < 0 and name not in ("gt", "lt"):
-            raise Error(_BAD_REQUEST, "%s must not be negative" % name)
+        number = _decimal(value) if name in ("gt", "lt", "st") else _seconds(value)
+        if number is None:
+            raise Error(_BAD_REQUEST, "%s=%s is not a number the attribute takes" % (name, value))
+        if name == "st" and number < 0:
+            raise Error(_BAD_REQUEST, "st must not be negative")
         if name in ("gt", "lt", "st") and (rtype is None or rtype not in _NUMERIC):
             raise Error(_BAD_REQUEST, "%s needs a numeric resource" % name)
         out[name] = number
     return out
+
+
+def _seconds(s):
+    # A period: 0 to 2**32-1 s, or None.
+    if len(s) > 10 or not isdec(s):  # ASCII digits: int() also takes other scripts' digits
+        return None
+    n = int(s)
+    return None if n >> 32 else n
+
+
+def _decimal(s):
+    # A threshold: [+-]digits[.digits] (".5" and "5." too) as a float, or None.
+    body = s[1:] if s[:1] in ("+", "-") else s
+    whole, _dot, fraction = body.partition(".")
+    if len(s) > 40 or not isdec(whole + fraction):  # a second "." is not a digit
+        return None
+    return float(s)
 
 
 def check_attributes(attrs):
@@ -71,11 +94,16 @@ class Observation:
 
 class Observer:
     # attributes: {server: {path: {name: number}}}; observations: a list.
-    def __init__(self, send, read_value, defaults, con_interval_ms=_DAY_MS):
+    # Caps per server: `limit` observations and `attribute_limit` paths with attributes.
+    def __init__(self, send, read_value, defaults, failed, con_interval_ms=_DAY_MS, limit=16,
+                 attribute_limit=32):
         self.send = send  # send(observation, con) -> sends the current value
         self.read_value = read_value  # read_value(path) -> a comparable snapshot of the value
         self.defaults = defaults  # defaults(server) -> (pmin, pmax) of the server's /1 instance
+        self.failed = failed  # failed(observation, exc): it raised; it is to end
         self.con_interval = con_interval_ms
+        self.limit = limit
+        self.attribute_limit = attribute_limit
         self.observations = []
         self.attributes = {}
         self.seq = 0  # Observe numbers, increasing across all observations
@@ -95,6 +123,8 @@ class Observer:
             else:
                 merged[name] = value
         check_attributes(merged)
+        if merged and path not in table and len(table) >= self.attribute_limit:
+            raise Error(_BAD_REQUEST, "attributes already set on %d paths, the most kept" % len(table))
         if merged:
             table[path] = merged
         else:
@@ -110,16 +140,23 @@ class Observer:
         for n in range(1, len(obs.path) + 1):
             merged.update(table.get(obs.path[:n], {}))
         pmin, pmax = self.defaults(obs.server)
-        obs.pmin = merged.get("pmin", pmin) or 0
-        obs.pmax = merged.get("pmax", pmax) or 0
+        pmin = merged.get("pmin", pmin) or 0
+        pmax = merged.get("pmax", pmax) or 0
+        # in ms, at most con_interval: pmax below pmin is ignored (TS Core 5.1.2)
+        day = self.con_interval
+        obs.pmin = min(pmin * 1000, day)
+        obs.pmax = min(pmax * 1000, day) if 0 < pmax and pmin <= pmax else day
         obs.gt = merged.get("gt")
         obs.lt = merged.get("lt")
         obs.st = merged.get("st")
 
     def add(self, server, token, path, accept, sampled, now):
         # Registers (or renews, for the same token) an observation; the caller answers the
-        # GET with the current value as notification 0.
+        # GET with the current value as notification 0. None when the server has as many
+        # observations as it may: the GET is then answered as a plain Read (RFC 7641 4.1).
         self.cancel(server, token)
+        if self.count(server) >= self.limit:
+            return None
         obs = Observation(server, token, path, accept, now)
         obs.seq = self.seq
         obs.sampled = sampled
@@ -127,6 +164,13 @@ class Observer:
         self._resolve(obs)
         self.observations.append(obs)
         return obs
+
+    def count(self, server):
+        n = 0
+        for obs in self.observations:
+            if obs.server == server:
+                n += 1
+        return n
 
     def cancel(self, server, token=None):
         # Drops the observation of a server with this token, or all of the server's.
@@ -160,21 +204,23 @@ class Observer:
         wait = self.con_interval
         for obs in self.observations:
             since = time.ticks_diff(now, obs.sent_at)
-            pmin = obs.pmin * 1000
-            # pmax below pmin is ignored; a (CON) notification goes at least every con_interval
-            pmax = obs.pmax * 1000 if obs.pmax > 0 and obs.pmax >= obs.pmin else self.con_interval
-            pmax = min(pmax, self.con_interval)
-            notify = since >= pmax
-            if not notify and since >= pmin:
-                if obs.changed:
-                    obs.changed = False
-                    notify = self._worth(obs, self.read_value(obs.path))
-                elif obs.sampled and time.ticks_diff(now, obs.sampled_at) >= _SAMPLE_MS:
-                    obs.sampled_at = now
-                    notify = self._worth(obs, self.read_value(obs.path))
-            if notify:
-                self._notify(obs, now)
-                since = 0
+            pmin = obs.pmin
+            pmax = obs.pmax
+            try:
+                notify = since >= pmax
+                if not notify and since >= pmin:
+                    if obs.changed:
+                        obs.changed = False
+                        notify = self._worth(obs, self.read_value(obs.path))
+                    elif obs.sampled and time.ticks_diff(now, obs.sampled_at) >= _SAMPLE_MS:
+                        obs.sampled_at = now
+                        notify = self._worth(obs, self.read_value(obs.path))
+                if notify:
+                    self._notify(obs, now)
+                    since = 0
+            except Exception as exc:  # a read hook or a value that cannot be encoded
+                self.failed(obs, exc)
+                continue
             remaining = pmax - since
             if obs.sampled:
                 remaining = min(remaining, max(pmin - since, _SAMPLE_MS - time.ticks_diff(now, obs.sampled_at)))

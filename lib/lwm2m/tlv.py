@@ -106,6 +106,8 @@ def pack(value, rtype):
         return struct.pack(">HH", value[0], value[1])
     codes = _num_codes(rtype)
     if codes == _FLOAT:
+        if value - value != 0:  # inf - inf and nan - nan are nan: no format carries them
+            raise ValueError("%r is not a finite float" % value)
         # 4 bytes only when no precision is lost; CPython raises OverflowError for values
         # beyond float32, MicroPython gives inf (which then fails the comparison)
         try:
@@ -144,5 +146,8 @@ def unpack(raw, rtype):
         codes = _num_codes(rtype)
         code = codes[n - 1] if 0 < n <= 8 else "_"
         if code != "_":
-            return struct.unpack(">" + code, raw)[0]
+            value = struct.unpack(">" + code, raw)[0]
+            if codes != _FLOAT or value - value == 0:
+                return value
+            raise Error(_BAD_REQUEST, "TLV: a float that is not finite")
     raise Error(_BAD_REQUEST, "TLV: %d-byte value for type %s" % (n, rtype))
