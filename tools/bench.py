@@ -1,7 +1,8 @@
 # `make bench`: prints figures, asserts nothing. Code size of each lib module as .mpy
 # (mpy-cross -O2); codec throughput on CPython beside aiocoap on the same messages, and the
-# same codec code inside the MicroPython VM; the heap of the client registered on the virtual
-# board (make vboard).
+# same codec code inside the MicroPython VM; the heap of the client in the VM, and of each cap
+# of lwm2m.client.LIMITS filled to its default there; the heap of the client registered on
+# the virtual board (make vboard).
 import json
 import os
 import subprocess
@@ -113,6 +114,41 @@ def client_figures():
     print("%-44s %7s B  (heap_lock: %s; target 0)" % ("allocated per idle loop iteration", f["idle_poll_bytes"], f["idle_poll_heap_locked"]))
     print("%-44s %7s B  (%s sent)" % ("allocated per notification", f["notification_bytes"], f["notifications_sent"]))
     print("%-44s %7s B" % ("Register message on the wire", f["register_bytes"]))
+    cap_figures(f)
+
+
+# The caps of lwm2m.client.LIMITS, each filled to its default through requests to the client
+# of client_figures() (tools/vm/bench_caps.py, steps 5 on of bench_client): the heap it then holds.
+CAPS = (
+    ("observations", "per server"),
+    ("attributes", "Write-Attributes paths per server"),
+    ("instances", "Created by a server, per object"),
+    ("duplicates", "requests remembered"),
+)
+
+
+def cap_figures(f):
+    print("== caps at their defaults (MicroPython VM, lib/ as .mpy) ==")
+    print("%-14s %7s %9s %11s" % ("cap", "default", "heap", "per entry"))
+    if f["cap_prepared"] != "ok":
+        print("(PREPARING FAILED: the observation of the figures above did not end, or the duplicate"
+              " cache did not expire)")
+    for name, what in CAPS:
+        default, reached = int(f["cap_%s_default" % name]), int(f["cap_%s_reached" % name])
+        size = int(f["cap_%s_bytes" % name])
+        notes = [what]
+        if name == "duplicates":
+            discovers = int(f["cap_duplicates_discovers"])
+            notes.append("their answers %s B, duplicate_bytes %s B; GET /3/0: %d Read in TLV, %d Discover"
+                         % (f["cap_duplicates_answer_bytes"], f["cap_duplicate_bytes_default"],
+                            reached - discovers, discovers))
+            if int(f["cap_duplicates_answer_bytes"]) < int(f["cap_duplicate_bytes_default"]):
+                notes.append("duplicate_bytes NOT REACHED")
+        if reached != default:
+            notes.append("NOT REACHED: %d held" % reached)
+        if f["cap_%s_checked" % name] != "ok":
+            notes.append("CHECK FAILED: an answer was not the one expected (tools/vm/bench_caps.py)")
+        print("%-14s %7d %7d B %9.0f B  (%s)" % (name, default, size, size / max(reached, 1), "; ".join(notes)))
 
 
 # On the virtual board (make vboard): the client as make deploy puts it on a board, started

@@ -89,7 +89,7 @@ def _num_codes(rtype):
         return _UNSIGNED
     if rtype == "f":
         return _FLOAT
-    raise ValueError("unknown resource type %r" % rtype)
+    raise ValueError(rtype)  # an unknown resource type
 
 
 def pack(value, rtype):
@@ -102,12 +102,12 @@ def pack(value, rtype):
     if rtype == "l":
         # struct does not range-check on MicroPython
         if (value[0] | value[1]) & ~0xFFFF:
-            raise ValueError("objlnk out of range")
+            raise ValueError(value)  # an objlnk out of range
         return struct.pack(">HH", value[0], value[1])
     codes = _num_codes(rtype)
     if codes == _FLOAT:
         if value - value != 0:  # inf - inf and nan - nan are nan: no format carries them
-            raise ValueError("%r is not a finite float" % value)
+            raise ValueError(value)
         # 4 bytes only when no precision is lost; CPython raises OverflowError for values
         # beyond float32, MicroPython gives inf (which then fails the comparison)
         try:
@@ -147,7 +147,6 @@ def unpack(raw, rtype):
         code = codes[n - 1] if 0 < n <= 8 else "_"
         if code != "_":
             value = struct.unpack(">" + code, raw)[0]
-            if codes != _FLOAT or value - value == 0:
+            if value - value == 0:  # not NaN or infinite (an int always passes)
                 return value
-            raise Error(_BAD_REQUEST, "TLV: a float that is not finite")
     raise Error(_BAD_REQUEST, "TLV: %d-byte value for type %s" % (n, rtype))
