@@ -149,4 +149,4 @@ def unpack(raw, rtype):
             value = struct.unpack(">" + code, raw)[0]
             if value - value == 0:  # not NaN or infinite (an int always passes)
                 return value
-    raise Error(_BAD_REQUEST, "TLV: %d-byte value for type %s" % (n, rtype))
+    raise Error(_BAD_REQUEST, "TLV: %d-byte value is no valid type %s" % (n, rtype))
