@@ -61,7 +61,10 @@ def _persist(model, client, folder, log):
         pass  # it exists
     persist = Persist(model, folder + "/servers.json", (1, 3), client.defer)
     try:
-        log("restored %d values from %s" % (persist.restore(), persist.path))
+        restored, refused = persist.restore()
+        log("restored %d values from %s" % (restored, persist.path))
+        if refused:
+            log("%s: ignored %s: not valid for those resources" % (persist.path, ", ".join(refused)))
     except StoreError as exc:
         log("%s: ignored, starting from the configuration" % exc)
     model.watchers.append(persist.changed)

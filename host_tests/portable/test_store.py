@@ -210,7 +210,7 @@ def test_values_a_server_writes_survive_a_restart():
     assert "3/0/0" not in saved  # read-only values are not the servers' to set
     again, _peer = registered()[:2]
     restored = Persist(again.model, path, (1, 3), again.defer).restore()
-    assert restored == len(saved)
+    assert restored == (len(saved), [])
     assert again.model.instance(1, 0).get(1) == 600
 
 
@@ -219,3 +219,13 @@ def test_restore_refuses_bad_keys():
     store.save(path, {"one/0/1": 5})
     client = registered()[0]
     raises(StoreError, Persist(client.model, path, (1,), client.defer).restore)
+
+
+def test_restore_refuses_values_the_resources_would_not_take():
+    path = _fresh("lwm2m-store-e.json")
+    store.save(path, {"1/0/1": 0, "1/0/2": 60, "1/0/7": "X", "3/0/14": 5, "1/0/3": True, "1/0/5": 4294967296})
+    client = registered()[0]
+    restored, refused = Persist(client.model, path, (1, 3), client.defer).restore()
+    assert restored == 1 and sorted(refused) == ["1/0/1", "1/0/3", "1/0/5", "1/0/7", "3/0/14"]
+    server = client.model.instance(1, 0)
+    assert (server.get(1), server.get(2), server.get(3), server.get(7)) == (300, 60, 0, "U")

@@ -102,17 +102,39 @@ class Persist:
         save(self.path, doc)
 
     def restore(self):
-        # Puts saved values back; returns how many. Entries for what no longer exists are
-        # skipped, a corrupt file raises StoreError.
+        # Puts saved values back; returns (how many, the keys of those refused). Entries for
+        # what no longer exists are skipped; a value that has not its resource's type, or that
+        # the resource's check refuses (a lifetime of 0), is refused rather than restored, so
+        # a damaged file cannot stop the client. A corrupt file raises StoreError.
         doc = load(self.path) or {}
         count = 0
+        refused = []
         for key, value in doc.items():
             try:
                 oid, iid, rid = [int(i) for i in key.split("/")]
             except ValueError:
                 raise StoreError("%s: corrupt: %r is not an oid/iid/rid path" % (self.path, key))
             inst = self.model.instance(oid, iid)
-            if inst is not None and rid in inst.obj.resources:
+            if inst is None or rid not in inst.obj.resources:
+                continue
+            if _fits(inst, rid, value):
                 inst.set(rid, value)
                 count += 1
-        return count
+            else:
+                refused.append(key)
+        return count, refused
+
+
+def _fits(inst, rid, value):
+    # Has value the type of the resource (one that JSON keeps), and does its check pass?
+    rtype = inst.obj.rtype(rid)
+    kind = str if rtype in "sc" else bool if rtype == "b" else (int, float) if rtype == "f" else int
+    if rtype not in "scbfitu" or not isinstance(value, kind) or (type(value) is bool) != (rtype == "b"):
+        return False
+    check = inst.hook(rid, 3)
+    try:
+        if check:
+            check(value)
+    except ValueError:
+        return False
+    return True
