@@ -243,21 +243,50 @@ def test_the_longest_lifetime_and_disable_timeout_schedule_without_overflow():
     assert peer.take() == []
 
 
-def test_periods_of_2_32_s_notify_at_least_daily_and_idle_without_allocating():
+def _quiet(peer, start, days):
+    # Polls once an hour for `days`, answering registration Updates and acknowledging CON
+    # notifications; returns the time then and the notifications.
+    now, sent = start, []
+    for _hour in range(days * 24):
+        now = time.ticks_add(now, 3600000)
+        for msg in peer.settle(now):
+            sent.append(msg)
+            if msg.type == CON:
+                peer.inject(coap.Message(ACK, 0, msg.mid))
+    return now, sent
+
+
+def test_a_pmin_of_a_week_holds_back_notifications_for_a_week():
     client, peer, _reg = registered()
     sensor = _sensor(client, peer)
-    peer.request(PUT, "/3303/0/5700", 50, query=["pmin=4294967295", "pmax=4294967295"])
-    peer.request(GET, "/3303/0/5700", 100, observe=0, token=b"lp")
+    peer.request(PUT, "/3303/0/5700", 50, query=["pmin=604800"])
+    peer.request(GET, "/3303/0/5700", 100, observe=0, token=b"wk")
     sensor.set(5700, 30.0)
-    client.poll(200)
-    micropython.heap_lock()
+    now, sent = _quiet(peer, 100, 6)
+    assert sent == []
+    micropython.heap_lock()  # counting the week in steps allocates nothing
     try:
-        client.poll(300)
+        client.poll(now)
     finally:
         micropython.heap_unlock()
-    assert peer.settle(DAY + 99) == []  # (registration Updates are answered meanwhile)
-    (note,) = peer.settle(DAY + 100)
-    assert note.payload == b"30.0"
+    now, sent = _quiet(peer, now, 1)  # the week is over at 7 days after the first answer
+    assert [(m.type, m.payload) for m in sent] == [(CON, b"30.0")]
+
+
+def test_the_longest_pmax_sends_nothing_while_nothing_changes():
+    client, peer, _reg = registered()
+    _sensor(client, peer)
+    peer.request(PUT, "/3303/0/5700", 50, query=["pmax=4294967295"])
+    peer.request(GET, "/3303/0/5700", 100, observe=0, token=b"lp")
+    assert _quiet(peer, 100, 20)[1] == []
+
+
+def test_without_pmax_a_notification_goes_out_daily():
+    client, peer, _reg = registered()
+    _sensor(client, peer)
+    peer.request(GET, "/3303/0/5700", 100, observe=0, token=b"dy")
+    now, sent = _quiet(peer, 100, 3)
+    assert [(m.type, m.payload) for m in sent] == [(CON, b"20.0")] * 3
 
 
 def test_written_periods_are_range_checked():

@@ -2,9 +2,12 @@
 # sets with Write-Attributes (pmin, pmax, gt, lt, st). The client calls poll(now) from its
 # loop; notifications leave through a send(observation, con) callable.
 #
-# Periods: pmin and pmax take 0 to 2**32-1 s; both act as at most con_interval (a day by
-# default), since a notification, CON, goes out at least that often anyway and ticks
-# arithmetic cannot hold much longer waits. Attribute values are parsed strictly, the same
+# Periods: pmin and pmax take 0 to 2**32-1 s. Time since the last notification is counted in
+# steps of _STEP_MS (3.1 days) plus the ticks since the current step began, since ticks
+# arithmetic cannot hold longer waits (ticks_add refuses 2**29 ms on boards). Without a pmax
+# (or one below pmin) a notification goes out after con_interval (a day by default), or
+# after pmin when that is longer; a notification after con_interval or more since the last CON
+# one is CON (RFC 7641 4.5). Attribute values are parsed strictly, the same
 # on every interpreter: pmin, pmax, epmin, epmax are ASCII digits; gt, lt, st an optional
 # sign, ASCII digits and at most one decimal point (no exponent, no nan or inf).
 import time
@@ -19,6 +22,7 @@ _NUMERIC = const("iuft")
 _ATTRIBUTES = ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax")
 _DAY_MS = const(86400000)
 _SAMPLE_MS = const(1000)
+_STEP_MS = const(0x10000000)
 
 
 def parse_attributes(query, rtype):
@@ -76,14 +80,23 @@ class Observation:
         self.path = path
         self.accept = accept
         self.seq = 0
-        self.sent_at = now  # ticks of the last notification (or the first answer)
+        self.sent_at = now  # ticks of the last notification (or the first answer) ...
+        self.steps = 0  # ... plus this many _STEP_MS: the time since it
         self.con_at = now  # ticks of the last CON notification
         self.last = None  # a snapshot of what was last reported (a number for gt/lt/st)
         self.changed = False
         self.sampled = False  # a value behind a read hook: nothing tells us it changed
         self.sampled_at = now
-        self.pmin = self.pmax = 0
+        # pmin and pmax as steps and ms (see _STEP_MS), so that poll() needs small ints only
+        self.pmin_steps = self.pmin_ms = self.pmax_steps = self.pmax_ms = 0
         self.gt = self.lt = self.st = None
+
+    def left(self, steps, ms, since):
+        # The ms until `steps` steps and `ms` ms have passed since the last notification (0 or
+        # less once they have), or until the current step ends when that comes first.
+        if self.steps < steps:
+            return _STEP_MS - since
+        return ms - since if self.steps == steps else -1
 
     def matches(self, oid, iid, rid):
         # Does a change of /oid/iid/rid touch what this observation covers?
@@ -140,12 +153,12 @@ class Observer:
         for n in range(1, len(obs.path) + 1):
             merged.update(table.get(obs.path[:n], {}))
         pmin, pmax = self.defaults(obs.server)
-        pmin = merged.get("pmin", pmin) or 0
-        pmax = merged.get("pmax", pmax) or 0
-        # in ms, at most con_interval: pmax below pmin is ignored (TS Core 5.1.2)
-        day = self.con_interval
-        obs.pmin = min(pmin * 1000, day)
-        obs.pmax = min(pmax * 1000, day) if 0 < pmax and pmin <= pmax else day
+        pmin = (merged.get("pmin", pmin) or 0) * 1000
+        pmax = (merged.get("pmax", pmax) or 0) * 1000
+        if not 0 < pmax or pmax < pmin:  # pmax below pmin is ignored (TS Core 5.1.2)
+            pmax = max(self.con_interval, pmin)
+        obs.pmin_steps, obs.pmin_ms = divmod(pmin, _STEP_MS)
+        obs.pmax_steps, obs.pmax_ms = divmod(pmax, _STEP_MS)
         obs.gt = merged.get("gt")
         obs.lt = merged.get("lt")
         obs.st = merged.get("st")
@@ -204,11 +217,16 @@ class Observer:
         wait = self.con_interval
         for obs in self.observations:
             since = time.ticks_diff(now, obs.sent_at)
-            pmin = obs.pmin
-            pmax = obs.pmax
+            if since >= _STEP_MS:  # a long silence goes on in the next step
+                obs.sent_at = time.ticks_add(obs.sent_at, _STEP_MS)
+                obs.steps += 1
+                obs.sampled_at = now
+                since -= _STEP_MS
+            to_pmin = obs.left(obs.pmin_steps, obs.pmin_ms, since)
+            to_pmax = obs.left(obs.pmax_steps, obs.pmax_ms, since)
             try:
-                notify = since >= pmax
-                if not notify and since >= pmin:
+                notify = to_pmax <= 0
+                if not notify and to_pmin <= 0:
                     if obs.changed:
                         obs.changed = False
                         notify = self._worth(obs, self.read_value(obs.path))
@@ -217,23 +235,26 @@ class Observer:
                         notify = self._worth(obs, self.read_value(obs.path))
                 if notify:
                     self._notify(obs, now)
-                    since = 0
+                    to_pmin = obs.left(obs.pmin_steps, obs.pmin_ms, 0)
+                    to_pmax = obs.left(obs.pmax_steps, obs.pmax_ms, 0)
             except Exception as exc:  # a read hook or a value that cannot be encoded
                 self.failed(obs, exc)
                 continue
-            remaining = pmax - since
+            remaining = to_pmax
             if obs.sampled:
-                remaining = min(remaining, max(pmin - since, _SAMPLE_MS - time.ticks_diff(now, obs.sampled_at)))
+                remaining = min(remaining, max(to_pmin, _SAMPLE_MS - time.ticks_diff(now, obs.sampled_at)))
             elif obs.changed:  # changed before pmin ran out
-                remaining = min(remaining, pmin - since)
+                remaining = min(remaining, to_pmin)
             wait = min(wait, remaining)
         return max(wait, 0)
 
     def _notify(self, obs, now):
-        con = time.ticks_diff(now, obs.con_at) >= self.con_interval
+        # CON after a step (3.1 days) of silence too: con_at is then too old for ticks_diff.
+        con = obs.steps > 0 or time.ticks_diff(now, obs.con_at) >= self.con_interval
         if con:
             obs.con_at = now
         self.seq = obs.seq = (self.seq + 1) & 0xFFFFFF
         obs.sent_at = now
+        obs.steps = 0
         obs.last = self.read_value(obs.path)
         self.send(obs, con)
