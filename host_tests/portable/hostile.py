@@ -457,18 +457,6 @@ def _json_text(value, lw):
     return '"%d:%d"' % (value[0], value[1])
 
 
-def _json_key(rtype, lw):
-    if rtype in "iuft":
-        return "v"
-    if rtype == "b":
-        return "bv" if lw else "vb"
-    if rtype == "l":
-        return "ov" if lw else "vlo"
-    if lw:
-        return "sv"
-    return "vd" if rtype == "o" else "vs"
-
-
 def _prefix(paths):
     first = paths[0]
     n = len(first)
@@ -492,7 +480,7 @@ def json_payload(base, records, lw):
     parts = []
     for path, rtype, value in records:
         name = "/".join([str(i) for i in path[n:]])
-        parts.append('{"n":"%s","%s":%s}' % (name, _json_key(rtype, lw), _json_text(value, lw)))
+        parts.append('{"n":"%s","%s":%s}' % (name, senml._key(rtype, lw), _json_text(value, lw)))
     bn = path_str(prefix) + "/"
     if lw:
         return ('{"bn":"%s","e":[%s]}' % (bn, ",".join(parts))).encode()
