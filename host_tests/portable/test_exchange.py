@@ -671,6 +671,29 @@ def test_memory_transport_truncates_like_a_board():
     transport.inject(b"abcdef", SERVER)
     buf = bytearray(4)
     assert transport.wait(0)
-    assert transport.recv_into(buf) == (4, SERVER) and buf == bytearray(b"abcd")
-    assert transport.recv_into(buf) == (0, None) and not transport.wait(0)
+    assert transport.recv_into(buf) == 4 and buf == bytearray(b"abcd") and transport.source == SERVER
+    assert transport.recv_into(buf) == -1 and not transport.wait(0)
     assert transport.resolve("example.org", 5683) == ("example.org", 5683)
+
+
+def test_a_memory_error_while_answering_drops_the_datagram_and_the_loop_goes_on():
+    failures = [True]
+
+    def starved(req, addr):
+        if failures:
+            failures.pop()
+            raise MemoryError()
+        return coap.Message(code=CONTENT)
+
+    lines = []
+    transport = MemoryTransport()
+    exchange = Exchange(transport, starved, zero, lines.append)
+    out, _ = deliver(transport, exchange, "4001 0101 b133")  # answered 5.00 from _serve
+    assert out == ["60a00101"] and lines[0].startswith("coap: handler failed: MemoryError")
+
+    def broke(data):
+        raise MemoryError()
+
+    exchange._receive = lambda data, addr, now: broke(data)
+    out, _ = deliver(transport, exchange, "4001 0102 b133")
+    assert out == [] and lines[-1] == "coap: out of memory: a datagram dropped"

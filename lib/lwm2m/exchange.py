@@ -166,14 +166,21 @@ class Exchange:
         seen = self._seen
         while seen and ticks_diff(now, seen[0][_SEEN_EXPIRY]) >= 0:
             self._forget(0)
+        transport = self._t
         while True:
-            n, addr = self._t.recv_into(buf)
-            if addr is None:
+            n = transport.recv_into(buf)
+            if n < 0:
                 break
-            if n == len(buf):
-                self._too_large(memoryview(buf)[:4 + (buf[0] & 15)], n, addr)
-            else:
-                self._receive(memoryview(buf)[:n], addr, now)
+            addr = transport.source
+            try:
+                if n == len(buf):
+                    self._too_large(memoryview(buf)[:4 + (buf[0] & 15)], n, addr)
+                else:
+                    self._receive(memoryview(buf)[:n], addr, now)
+            except MemoryError:
+                # Not even a 5.00 could be built (the handler's own failures are answered
+                # 5.00 in _serve): the datagram is dropped, as if lost, and the loop goes on.
+                self._log("coap: out of memory: a datagram dropped")
         self._timers(now)
         return self.next_wait(now)
 

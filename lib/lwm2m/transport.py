@@ -1,19 +1,18 @@
 # Datagram transports behind one small interface, used by lwm2m.exchange:
-#   send(data, addr)       sends one datagram
-#   recv_into(buf)         -> (nbytes, addr) of one waiting datagram copied into buf, or
-#                          (0, None) when nothing waits; never blocks, and allocates nothing
-#                          when nothing waits. A datagram longer than buf is truncated.
+#   resolve(host, port)    -> the address of the peer host:port, from then on reachable
+#   send(data, addr)       sends one datagram to a resolved peer
+#   recv_into(buf)         -> the size of one waiting datagram copied into buf (0 for an empty
+#                          one), its peer's address left in `source`; -1 when nothing waits.
+#                          Never blocks, allocates nothing. A datagram longer than buf is
+#                          truncated to len(buf).
 #   wait(timeout_ms)       blocks until a datagram waits or timeout_ms passes; -> bool
 #   close()
-#   resolve(host, port)    -> the address to send host:port
-# Addresses are whatever resolve() and recv_into() give (a tuple on most ports, opaque
-# bytes on some): pass them through, compare them with ==.
+# Addresses are whatever resolve() gives (a tuple on most ports, opaque bytes on some): pass
+# them through, compare them with ==.
 # socket and select are imported inside UdpTransport, so MemoryTransport also works where
 # there is no socket module (the MicroPython VM of the tests).
 import errno
 
-# The answer of recv_into() when nothing waits: one shared tuple, so idle polls allocate nothing.
-_NOTHING = (0, None)
 # Errors of a non-blocking receive that only mean "nothing there" (by name: numbers differ
 # between ports; some ports report a timeout where others say EAGAIN).
 _NOTHING_ERRORS = (errno.EAGAIN, errno.ETIMEDOUT)
@@ -29,34 +28,50 @@ def resolve(host, port, family=None):
 
 
 class UdpTransport:
-    # A non-blocking UDP socket bound to local_port (0: any free port) on every interface.
-    # `sock` is the socket itself, for callers that need it (a later DTLS layer).
-    def __init__(self, local_port=0, family=None):
-        import socket
+    # One non-blocking UDP socket per peer, connected to it by resolve(): the network stack
+    # drops datagrams from anyone else, and a datagram goes straight into the caller's buffer
+    # (recv_into on CPython, readinto on MicroPython, which has no recvfrom_into), so
+    # receiving allocates nothing. One poller waits on all the sockets at once.
+    def __init__(self, family=None):
         import select
+        import socket
 
-        if family is None:
-            family = socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.bind(resolve("0.0.0.0" if family == socket.AF_INET else "::", local_port, family))
-        except Exception:
-            sock.close()
-            raise
-        self.sock = sock
-        self._family = family
+        self._socket = socket
+        self._family = socket.AF_INET if family is None else family
+        self._socks = []  # the connected sockets, one per peer ...
+        self._peers = []  # ... the address each is connected to ...
+        self._fds = []  # ... its file number (what CPython's poll() reports) ...
+        self._into = []  # ... and its bound receive-into method
+        self.source = None
         poller = select.poll()
-        poller.register(sock, select.POLLIN)
+        self._register = lambda sock: poller.register(sock, select.POLLIN)
         # MicroPython's ipoll() reuses one result tuple and allocates nothing; CPython's
-        # poll() builds a list. Both take milliseconds. Bound once here so waits do not
-        # build a bound method each time.
+        # poll() builds a list. Both take milliseconds.
         self._poll = getattr(poller, "ipoll", poller.poll)
-        # CPython receives straight into the buffer; MicroPython has only recvfrom().
-        self._into = getattr(sock, "recvfrom_into", None)
+
+    def resolve(self, host, port):
+        addr = resolve(host, port, self._family)
+        if addr not in self._peers:
+            sock = self._socket.socket(self._family, self._socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.connect(addr)
+                self._register(sock)
+            except Exception:
+                sock.close()
+                raise
+            self._socks.append(sock)
+            self._peers.append(addr)
+            self._fds.append(sock.fileno() if hasattr(sock, "fileno") else None)
+            self._into.append(getattr(sock, "recv_into", None) or sock.readinto)
+        return addr
+
+    def socket(self, addr):
+        # The socket connected to addr (for its local address, or a DTLS layer).
+        return self._socks[self._peers.index(addr)]
 
     def send(self, data, addr):
-        self.sock.sendto(data, addr)
+        self._socks[self._peers.index(addr)].send(data)
 
     def wait(self, timeout_ms):
         for _ in self._poll(timeout_ms):
@@ -64,27 +79,26 @@ class UdpTransport:
         return False
 
     def recv_into(self, buf):
-        # Asking the poller first keeps the idle path free of the OSError (an allocation)
-        # that an empty non-blocking receive raises.
-        if not self.wait(0):
-            return _NOTHING
-        try:
-            if self._into:
-                return self._into(buf)
-            data, addr = self.sock.recvfrom(len(buf))
-        except OSError as exc:
-            if exc.errno in _NOTHING_ERRORS:
-                return _NOTHING
-            raise
-        n = len(data)
-        buf[:n] = data
-        return n, addr
+        for ready in self._poll(0):
+            i = 0
+            while self._socks[i] is not ready[0] and self._fds[i] != ready[0]:
+                i += 1
+            try:
+                n = self._into[i](buf)
+            except OSError as exc:
+                # ECONNREFUSED: an ICMP port unreachable from a peer not (yet) listening. The
+                # error is reported once and the socket stays usable, as with a lost datagram.
+                if exc.errno not in _NOTHING_ERRORS and exc.errno != errno.ECONNREFUSED:
+                    raise
+                continue
+            if n is not None:  # MicroPython's readinto gives None when nothing is there
+                self.source = self._peers[i]
+                return n
+        return -1
 
     def close(self):
-        self.sock.close()
-
-    def resolve(self, host, port):
-        return resolve(host, port, self._family)
+        for sock in self._socks:
+            sock.close()
 
 
 class MemoryTransport:
@@ -92,6 +106,7 @@ class MemoryTransport:
     # pairs sent, oldest first. wait() never blocks.
     def __init__(self):
         self.sent = []
+        self.source = None
         self._inbox = []
 
     def inject(self, data, addr):
@@ -105,11 +120,11 @@ class MemoryTransport:
 
     def recv_into(self, buf):
         if not self._inbox:
-            return _NOTHING
-        data, addr = self._inbox.pop(0)
+            return -1
+        data, self.source = self._inbox.pop(0)
         n = min(len(data), len(buf))
         buf[:n] = data[:n]
-        return n, addr
+        return n
 
     def close(self):
         pass

@@ -93,18 +93,36 @@ class socket:
 
     write = send
 
-    def recvfrom(self, bufsize):
-        i = self._fd()
+    def _wait(self):
+        # Blocks as the socket's timeout says; False when a non-blocking socket has nothing.
         if self._timeout is None:
             while not _poll(self._mask, -1):
                 pass  # woken by Ctrl-C: KeyboardInterrupt is raised here
         elif self._timeout and not _poll(self._mask, int(self._timeout * 1000)):
             raise OSError(errno.ETIMEDOUT)
+
+    def recvfrom(self, bufsize):
+        i = self._fd()
+        self._wait()
         got = _recv(i, bufsize)
         if got is None:
             raise OSError(errno.EAGAIN)
         _check(got)
         return bytes(got[0]), (got[1], got[2])
+
+    def readinto(self, buf):
+        # One datagram into buf (cut to its length), None when a non-blocking socket has
+        # nothing. A connected socket drops datagrams from anyone but its peer, as lwIP does.
+        i = self._fd()
+        self._wait()
+        while True:
+            got = _check(_recv(i, len(buf)))
+            if got is None:
+                return None
+            if self._peer is None or (got[1], got[2]) == self._peer:
+                data = bytes(got[0])  # from JavaScript: a copy (this module is C on a board)
+                buf[:len(data)] = data
+                return len(data)
 
     def recv(self, bufsize):
         return self.recvfrom(bufsize)[0]
