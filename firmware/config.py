@@ -91,8 +91,13 @@ def parse(doc, path):
             raise ConfigError("%s: %s: expected %s" % (path, name, expected))
         config[name] = _check(section, fields, path, name + ".")
     config["limits"] = {k: v for k, v in config["limits"].items() if v is not None}
-    if config["security"] == "psk" or config["server"].startswith("coaps://"):
-        raise ConfigError("%s: security: DTLS (psk, coaps://) is not supported yet; use \"nosec\" and coap://" % path)
+    secure = config["server"].startswith("coaps://")
+    if secure != (config["security"] == "psk"):
+        raise ConfigError("%s: security: %r with %s: expected \"psk\" for a coaps:// server and \"nosec\" for coap://"
+                          % (path, config["security"], config["server"]))
+    for name in ("psk_identity", "psk_key") if secure else ():
+        if not config[name]:
+            raise ConfigError("%s: %s: missing, expected %s for \"psk\"" % (path, name, "the identity the server knows" if name == "psk_identity" else "the key as hex digits"))
     return config
 
 

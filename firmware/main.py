@@ -15,6 +15,7 @@ _TEMPERATURE = 3303
 _SENSOR_VALUE = 5700
 _SENSOR_UNITS = 5701
 _LIGHT = 3311
+_PSK = 0  # Security Mode /0/x/2
 _ON_OFF = 5850
 _RESTART_FIRST_MS = 5000
 _RESTART_MAX_MS = 300000
@@ -38,7 +39,11 @@ def build(config, board, transport, objects_dir, log=print):
             raise ValueError("%s/%d.json: missing: the core objects are needed" % (objects_dir, oid))
     endpoint = config["endpoint"] or board.endpoint_name()
     client = Client(model, endpoint, transport, config["lwm2m"], log, limits=config["limits"])
-    core.add_security(model, config["server"], 1)
+    if config["security"] == "psk":
+        core.add_security(model, config["server"], 1, mode=_PSK, identity=config["psk_identity"].encode(),
+                          secret=bytes.fromhex(config["psk_key"]))
+    else:
+        core.add_security(model, config["server"], 1)
     core.add_server(model, 1, config["lifetime"])
     core.add_device(model, board, client.defer)
     core.add_connectivity(model, board)

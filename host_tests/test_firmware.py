@@ -53,7 +53,12 @@ def test_limits_and_the_longest_lifetime_reach_the_client():
     ({"colour": "red"}, "config.json: colour: unknown field"),
     ({"wifi": {"ssid": 5}}, "config.json: wifi.ssid: expected a string, got 5"),
     ({"wifi": {"ssid": "a", "retries": 0}}, "config.json: wifi.retries: expected a positive count, got 0"),
-    ({"security": "psk"}, "config.json: security: DTLS (psk, coaps://) is not supported yet"),
+    ({"security": "psk"}, "config.json: security: 'psk' with coap://192.0.2.10:5683: expected \"psk\" for a coaps:// server"),
+    ({"server": "coaps://192.0.2.10:5684"}, "config.json: security: 'nosec' with coaps://192.0.2.10:5684: expected"),
+    ({"server": "coaps://192.0.2.10:5684", "security": "psk", "psk_key": "0102"},
+     "config.json: psk_identity: missing, expected the identity the server knows"),
+    ({"server": "coaps://192.0.2.10:5684", "security": "psk", "psk_identity": "ep"},
+     "config.json: psk_key: missing, expected the key as hex digits"),
 ])
 def test_errors_name_the_file_the_field_and_what_was_expected(change, message):
     doc = dict(GOOD, **change)

@@ -27,6 +27,8 @@ def parse_args(argv):
     parser.add_argument("--endpoint", default=board.endpoint_name(), help="endpoint name (default %(default)s)")
     parser.add_argument("--lifetime", type=int, default=300, help="registration lifetime in seconds (default %(default)s)")
     parser.add_argument("--lwm2m", choices=("1.0", "1.1"), default="1.1", help="LwM2M version (default %(default)s)")
+    parser.add_argument("--psk-identity", help="DTLS PSK identity, for a coaps:// server")
+    parser.add_argument("--psk-key", help="DTLS PSK key as hex digits, for a coaps:// server")
     parser.add_argument("--state-dir", default=None, help="folder where the client keeps what servers write to /1 and /3 (default: nothing kept)")
     parser.add_argument("--objects", default=str(ROOT / "firmware" / "objects"), help="folder of compact object definitions")
     return parser.parse_args(argv)
@@ -45,6 +47,8 @@ def main(argv=None):
     args = parse_args(argv)
     settings = {"server": args.server, "endpoint": args.endpoint, "lifetime": args.lifetime,
                 "lwm2m": args.lwm2m, "state_dir": args.state_dir}
+    if args.psk_identity or args.psk_key:
+        settings.update(security="psk", psk_identity=args.psk_identity or "", psk_key=args.psk_key or "")
     try:
         config = firmware_config.parse(settings, "command line")
     except firmware_config.ConfigError as exc:

@@ -43,6 +43,9 @@ _DISABLED = const(3)  # register again at next_at
 
 _BUF_SIZE = const(1280)  # one datagram: the 1152-byte CoAP maximum plus headroom
 _DATAGRAM_MAX = const(1152)  # what a Register must fit in (RFC 7252 4.6) until block-wise
+_DTLS_OVERHEAD = const(64)  # a DTLS 1.2 record's header, nonce, tag and padding, at most
+_HANDSHAKE_POLL_MS = const(100)  # how often a DTLS handshake is driven: its timers need it
+_HANDSHAKE_MS = const(30000)  # a handshake not done by then is given up (a wrong PSK is silent)
 _RETRY_FIRST_MS = const(10000)
 _RETRY_MAX_MS = const(300000)
 _MAX_TRANSMIT_WAIT_S = const(93)
@@ -82,6 +85,8 @@ class Server:
         self.uri = uri
         self.addr = addr
         self.instance = instance  # its Server (1) object instance
+        self.context = None  # the tls.SSLContext of a coaps:// server
+        self.handshake_at = None  # ticks when its current DTLS handshake began, until done
         self.state = _IDLE
         self.next_at = 0  # ticks of the end of the current step of the wait
         self.later_ms = 0  # what is left of the wait after that step
@@ -156,10 +161,17 @@ class Client:
                 continue
             uri = inst.get(0)
             scheme, host, port = split_uri(uri)
-            if scheme != "coap":
-                self.log("%s: only coap:// is supported so far" % uri)
-                continue
+            context = None
+            if scheme == "coaps":
+                from lwm2m import dtls
+
+                try:
+                    context = dtls.context(inst)
+                except ValueError as exc:
+                    self.log("%s: not registering" % exc)
+                    continue
             entry = Server(ssid, uri, self.transport.resolve(host, port), server)
+            entry.context = context
             server.on_execute(8, lambda _args, s=entry: self._trigger_update(s))
             server.on_execute(4, lambda _args, s=entry: self._disable(s))
             server.on_write(1, lambda _value, s=entry: self._trigger_update(s))
@@ -190,6 +202,8 @@ class Client:
                 self.log("deferred action failed: %s: %s" % (type(exc).__name__, exc))
         # Asked last, so that what was just sent gets its retransmission in time.
         wait = min(wait, self.exchange.next_wait(now))
+        if self.transport.handshaking():
+            wait = min(wait, _HANDSHAKE_POLL_MS)
         return max(0, min(wait, _SLEEP_MAX_MS))
 
     def defer(self, action):
@@ -224,6 +238,8 @@ class Client:
 
     def _step(self, server, now):
         if server.state == _WAITING:
+            if server.handshake_at is not None:
+                self._handshake_deadline(server, now)
             return _SLEEP_MAX_MS
         if server.state == _REGISTERED and server.update_now:
             server.update_now = False
@@ -271,6 +287,12 @@ class Client:
     def _register(self, server):
         msg = self._register_message(server)
         msg.token = b""
+        if server.context:
+            # A new DTLS session for every Register: after a failure the old one may be gone
+            # at the server (restarted, or its NAT binding expired).
+            self.exchange.cancel(server.addr)
+            self.transport.secure(server.addr, server.context)
+            server.handshake_at = self.now
         lifetime = server.lifetime()
         server.state = _WAITING
         server.sent_lifetime = lifetime
@@ -288,7 +310,8 @@ class Client:
                 self._retry(server, "register", response)
                 return
             server.retry_ms = _RETRY_FIRST_MS
-            self.log("registered with %s at %s" % (server.uri, server.location))
+            suite = " over %s" % self.transport.cipher(server.addr) if server.context else ""
+            self.log("registered with %s at %s%s" % (server.uri, server.location, suite))
             self._schedule_update(server)
         else:
             self._retry(server, "register", response)
@@ -300,8 +323,20 @@ class Client:
         server.state = _REGISTERED
         server.schedule(self.now, (lifetime - margin) * 1000)
 
+    def _handshake_deadline(self, server, now):
+        # The handshake has its own deadline, shorter than the Register's retransmissions.
+        if self.transport.cipher(server.addr) is not None:
+            server.handshake_at = None
+        elif time.ticks_diff(now, server.handshake_at) >= _HANDSHAKE_MS:
+            server.handshake_at = None
+            self.exchange.cancel(server.addr)
+            self._retry(server, "register", None)
+
     def _retry(self, server, what, response):
         reason = "no answer" if response is None else coap.code_name(response.code)
+        if server.context and self.transport.cipher(server.addr) is None:
+            # A wrong PSK is not told: the server drops the handshake without a word.
+            reason = "the DTLS handshake timed out: check the PSK identity and key"
         self.log("%s with %s failed (%s); retrying in %d s" % (what, server.uri, reason, server.retry_ms // 1000))
         server.state = _IDLE
         server.location = None
@@ -490,7 +525,8 @@ class Client:
             raise Error(_BAD_REQUEST, "%s created %d instances of /%d, the most it may" % (server.uri, mine, obj.oid))
         grows = len(",</%d/%d>" % (obj.oid, iid))
         for each in self.servers:
-            if len(coap.encode(self._register_message(each))) + grows > _DATAGRAM_MAX:
+            room = _DATAGRAM_MAX - (_DTLS_OVERHEAD if each.context else 0)
+            if len(coap.encode(self._register_message(each))) + grows > room:
                 raise Error(_BAD_REQUEST, "/%d/%d would not fit the registration in one datagram" % (obj.oid, iid))
 
     def _notify(self, obs, con):

@@ -6,7 +6,10 @@
 #                          Never blocks, allocates nothing. A datagram longer than buf is
 #                          truncated to len(buf).
 #   wait(timeout_ms)       blocks until a datagram waits or timeout_ms passes; -> bool
+#   handshaking()          True while a DTLS handshake runs: recv_into() must then be called
+#                          often (every 100 ms), since DTLS timers do not wake wait()
 #   close()
+# UdpTransport also has secure(addr, context) and cipher(addr), for DTLS peers.
 # Addresses are whatever resolve() gives (a tuple on most ports, opaque bytes on some): pass
 # them through, compare them with ==.
 # socket and select are imported inside UdpTransport, so MemoryTransport also works where
@@ -27,51 +30,96 @@ def resolve(host, port, family=None):
     return socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)[0][-1]
 
 
+class _Peer:
+    # One peer's connected socket, and its DTLS session when it has one.
+    def __init__(self, sock, addr):
+        self.sock = sock
+        self.addr = addr
+        self.fd = sock.fileno() if hasattr(sock, "fileno") else None  # what CPython's poll() reports
+        self.link = sock  # what datagrams go through: the socket, or its DTLS session
+        self.into = getattr(sock, "recv_into", None) or sock.readinto
+        self.context = None  # the tls.SSLContext of a DTLS peer
+        self.shaken = False  # its handshake is done
+        self.waiting = None  # the datagram sent while the handshake runs
+
+
 class UdpTransport:
     # One non-blocking UDP socket per peer, connected to it by resolve(): the network stack
     # drops datagrams from anyone else, and a datagram goes straight into the caller's buffer
     # (recv_into on CPython, readinto on MicroPython, which has no recvfrom_into), so
     # receiving allocates nothing. One poller waits on all the sockets at once.
+    #
+    # secure(addr, context) puts a peer behind DTLS, with a new session each time it is
+    # called (a new socket too: a DTLS socket that saw an ICMP error stays failed). The
+    # handshake advances whenever recv_into() is called, which the caller does often while
+    # handshaking() is true: DTLS timers do not wake select. The last datagram sent during the
+    # handshake goes out once it is done (CoAP retransmits anyway).
     def __init__(self, family=None):
         import select
         import socket
 
         self._socket = socket
         self._family = socket.AF_INET if family is None else family
-        self._socks = []  # the connected sockets, one per peer ...
-        self._peers = []  # ... the address each is connected to ...
-        self._fds = []  # ... its file number (what CPython's poll() reports) ...
-        self._into = []  # ... and its bound receive-into method
+        self._peers = []
         self.source = None
-        poller = select.poll()
-        self._register = lambda sock: poller.register(sock, select.POLLIN)
+        self._poller = poller = select.poll()
+        self._pollin = select.POLLIN
         # MicroPython's ipoll() reuses one result tuple and allocates nothing; CPython's
         # poll() builds a list. Both take milliseconds.
         self._poll = getattr(poller, "ipoll", poller.poll)
 
     def resolve(self, host, port):
         addr = resolve(host, port, self._family)
-        if addr not in self._peers:
-            sock = self._socket.socket(self._family, self._socket.SOCK_DGRAM)
-            try:
-                sock.setblocking(False)
-                sock.connect(addr)
-                self._register(sock)
-            except Exception:
-                sock.close()
-                raise
-            self._socks.append(sock)
-            self._peers.append(addr)
-            self._fds.append(sock.fileno() if hasattr(sock, "fileno") else None)
-            self._into.append(getattr(sock, "recv_into", None) or sock.readinto)
+        if self._peer(addr) is None:
+            self._peers.append(_Peer(self._connect(addr), addr))
         return addr
 
+    def _connect(self, addr):
+        sock = self._socket.socket(self._family, self._socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.connect(addr)
+            self._poller.register(sock, self._pollin)
+        except Exception:
+            sock.close()
+            raise
+        return sock
+
+    def _peer(self, addr):
+        for peer in self._peers:
+            if peer.addr == addr:
+                return peer
+        return None
+
+    def secure(self, addr, context):
+        peer = self._peer(addr)
+        self._poller.unregister(peer.sock)
+        peer.sock.close()
+        sock = self._connect(addr)
+        peer.__init__(sock, addr)
+        peer.context = context
+        peer.link = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False)
+        peer.into = peer.link.readinto
+
     def socket(self, addr):
-        # The socket connected to addr (for its local address, or a DTLS layer).
-        return self._socks[self._peers.index(addr)]
+        # The socket connected to addr (for its local address).
+        return self._peer(addr).sock
+
+    def cipher(self, addr):
+        # The cipher suite agreed with a DTLS peer, None before the handshake is done.
+        peer = self._peer(addr)
+        return peer.link.cipher()[0] if peer.shaken else None
+
+    def handshaking(self):
+        for peer in self._peers:
+            if peer.context and not peer.shaken:
+                return True
+        return False
 
     def send(self, data, addr):
-        self._socks[self._peers.index(addr)].send(data)
+        peer = self._peer(addr)
+        if peer.link.send(data) is None:  # DTLS: the handshake runs
+            peer.waiting = bytes(data)
 
     def wait(self, timeout_ms):
         for _ in self._poll(timeout_ms):
@@ -79,26 +127,43 @@ class UdpTransport:
         return False
 
     def recv_into(self, buf):
+        for peer in self._peers:
+            if peer.context and not peer.shaken:
+                self._handshake(peer, buf)
         for ready in self._poll(0):
-            i = 0
-            while self._socks[i] is not ready[0] and self._fds[i] != ready[0]:
-                i += 1
-            try:
-                n = self._into[i](buf)
-            except OSError as exc:
-                # ECONNREFUSED: an ICMP port unreachable from a peer not (yet) listening. The
-                # error is reported once and the socket stays usable, as with a lost datagram.
-                if exc.errno not in _NOTHING_ERRORS and exc.errno != errno.ECONNREFUSED:
-                    raise
-                continue
-            if n is not None:  # MicroPython's readinto gives None when nothing is there
-                self.source = self._peers[i]
-                return n
+            for peer in self._peers:
+                if peer.sock is ready[0] or peer.fd == ready[0]:
+                    n = self._receive(peer, buf)
+                    if n >= 0:
+                        return n
         return -1
 
+    def _handshake(self, peer, buf):
+        # Advances a DTLS handshake (a read does, and so does the write of what waits): the
+        # handshake is done when that write goes through.
+        self._receive(peer, buf)
+        if peer.waiting is not None and peer.link.send(peer.waiting) is not None:
+            peer.shaken = True
+            peer.waiting = None
+
+    def _receive(self, peer, buf):
+        try:
+            n = peer.into(buf)
+        except OSError as exc:
+            # EAGAIN: nothing after all. ECONNREFUSED: an ICMP port unreachable from a peer
+            # not (yet) listening, reported once, as a lost datagram. A DTLS alert or bad
+            # record fails the session: nothing more comes through it until secure() again.
+            if exc.errno not in _NOTHING_ERRORS and exc.errno != errno.ECONNREFUSED and not peer.context:
+                raise
+            return -1
+        if n is None:  # MicroPython's readinto: nothing there (or the handshake runs)
+            return -1
+        self.source = peer.addr
+        return n
+
     def close(self):
-        for sock in self._socks:
-            sock.close()
+        for peer in self._peers:
+            peer.link.close()
 
 
 class MemoryTransport:
@@ -117,6 +182,9 @@ class MemoryTransport:
 
     def wait(self, timeout_ms):
         return len(self._inbox) > 0
+
+    def handshaking(self):
+        return False
 
     def recv_into(self, buf):
         if not self._inbox:
