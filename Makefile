@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+LESHAN := build/leshan
+LESHAN_SRC := host_tests/peers/leshan
 
 .PHONY: test bench run setup clean deploy objects flash vboard
 
@@ -48,7 +50,7 @@ vboard: setup
 flash: $(if $(filter rp2,$(CHIP)),,$(VENV)/.installed)
 	$(if $(filter rp2,$(CHIP)),$(PYTHON),$(PY)) tools/flash.py --port "$(PORT)" --firmware "$(FIRMWARE)" --chip "$(CHIP)" --baud "$(BAUD)"
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(LESHAN)/.installed
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
@@ -61,6 +63,22 @@ $(VENV)/.installed: requirements.txt
 node_modules/.installed: package-lock.json
 	node -e 'if (+process.versions.node.split(".")[0] < 18) { console.error("Node 18 or newer is needed"); process.exit(1) }'
 	npm ci --no-audit --no-fund
+	touch $@
+
+# The Leshan test peer (host_tests/peers/leshan): Leshan's jars, pinned by its pom.xml, come
+# from Maven Central once (then from ~/.m2, offline) and LeshanPeer.java is compiled against
+# them; a change to either file rebuilds. The old jars go first, so that a version bump leaves
+# no second copy on the classpath. Maven resolves a relative outputDirectory against the pom's
+# folder, hence $(CURDIR).
+$(LESHAN)/.installed: $(LESHAN_SRC)/pom.xml $(LESHAN_SRC)/LeshanPeer.java
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
+	if [ -z "$$v" ] || [ "$$v" -lt 17 ] || ! command -v javac >/dev/null || ! command -v mvn >/dev/null; then \
+		echo "Java 17 or newer (a JDK) and Maven are needed for the Leshan tests: apt-get install openjdk-17-jdk-headless maven" >&2; \
+		exit 1; \
+	fi
+	rm -rf $(LESHAN)/lib $(LESHAN)/classes
+	mvn -B -q -f $(LESHAN_SRC)/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(LESHAN)/lib
+	javac --release 17 -cp '$(LESHAN)/lib/*' -d $(LESHAN)/classes $(LESHAN_SRC)/LeshanPeer.java
 	touch $@
 
 clean:

@@ -7,7 +7,7 @@ from lwm2m import coap, tlv
 
 CONTENT_FORMAT, LOCATION_PATH = 12, 8
 REGISTER_LINKS = (
-    b'</>;rt="oma.lwm2m";ct=110,</1>;ver=1.1,</1/0>,</3>;ver=1.1,</3/0>,</4/0>,'
+    b'</>;rt="oma.lwm2m";ct=110,</1>;ver=1.1,</1/0>,</3>;ver=1.1,</3/0>,</4>;ver=1.0,</4/0>,'
     b"</3303>;ver=1.1,</3311>"
 )
 

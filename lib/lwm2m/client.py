@@ -257,15 +257,18 @@ class Client:
     # -- registration -------------------------------------------------------------------
 
     def links(self):
-        # The object list of Register and Update, Security excluded (TS Core 6.2.1).
+        # The object list of Register and Update, Security excluded (TS Core 6.2.1). A 1.1
+        # client states the version of the core objects (0 to 7) even when it is 1.0: without
+        # ver= a server takes the version of its own TS release (TS Core 1.1.1 7.2.3).
         links = []
-        if self.version != "1.0":
+        core = self.version != "1.0"
+        if core:
             links.append(("/", [("rt", "oma.lwm2m"), ("ct", _SENML_JSON)]))
         for oid in sorted(self.model.objects):
             if oid == 0:
                 continue
             obj = self.model.objects[oid]
-            if obj.version != "1.0":
+            if obj.version != "1.0" or (core and oid < 8):
                 links.append(("/%d" % oid, [("ver", obj.version.encode())]))
             elif not obj.instances:
                 links.append(("/%d" % oid, []))

@@ -1,0 +1,401 @@
+# The client (tools/host_run.py, real UDP on 127.0.0.1) against Eclipse Leshan 2.0.0-M15, the
+# server most deployments and the public sandbox run, over plain CoAP. Leshan runs in one JVM
+# for the whole session (host_tests/peers/leshan/LeshanPeer.java, built by make setup, driven
+# by peers/leshan_server.py); each test starts its own client with an endpoint name of its
+# own. What is asserted is what Leshan saw and decoded: the registration, Updates, the
+# De-register, Read in every format the client offers, Write, Execute, Discover,
+# Write-Attributes and notifications, compared with what the host board and the object
+# definitions say the client holds.
+#
+# Leshan decodes a payload with the model of the object version the client registered; it
+# brings objects 0-7 itself, the Temperature object (3303) comes from the DDF files of
+# ../shared/lwm2m-registry, so the tests that read 3303 skip without that folder.
+import json
+import os
+import re
+import time
+from collections import namedtuple
+
+import pytest
+
+import board  # boards/host/board.py: what the host run reports as the device
+from peers.host import ROOT, HostRuns
+from peers.leshan_server import LeshanError, LeshanServer, available, model_dirs
+
+LIFETIME = 300
+_COUNTER = [0]
+
+needs_registry = pytest.mark.skipif(
+    not model_dirs(), reason="Leshan needs the Temperature DDF (3303) of ../shared/lwm2m-registry")
+
+Client = namedtuple("Client", "run ep reg")
+
+
+def endpoint(tag):
+    _COUNTER[0] += 1
+    return "itest-leshan-%s-%d-%d" % (tag, os.getpid(), _COUNTER[0])
+
+
+def definitions():
+    # {object id: object version} of the definitions the host run loads
+    out = {}
+    for path in (ROOT / "firmware" / "objects").glob("*.json"):
+        with open(path) as f:
+            d = json.load(f)
+        out[d["id"]] = d["ver"]
+    return out
+
+
+def links_of(payload):
+    # '</>;rt="oma.lwm2m";ct=110,</1>;ver=1.1,</1/0>' -> {"/": {...}, "/1": {...}, "/1/0": {}}
+    out = {}
+    for item in payload.split(","):
+        parts = item.split(";")
+        assert parts[0].startswith("<") and parts[0].endswith(">"), payload
+        out[parts[0][1:-1]] = dict(p.split("=", 1) if "=" in p else (p, None) for p in parts[1:])
+    return out
+
+
+def device_values():
+    # Device /3/0 as the host run fills it (lib/lwm2m/core.py add_device), less Current Time
+    return {
+        "0": board.manufacturer(), "1": board.model(), "2": board.serial(), "3": board.firmware_version(),
+        "10": board.memory_free() // 1024, "11": {"0": 0}, "14": board.utc_offset(), "16": "U",
+        "17": board.device_type(), "19": board.software_version(), "21": board.memory_total() // 1024,
+    }
+
+
+@pytest.fixture(scope="session")
+def leshan():
+    reason = available()
+    if reason:
+        pytest.fail(reason)
+    server = LeshanServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def hosts():
+    runs = HostRuns()
+    yield runs
+    runs.close_all()
+
+
+def start_client(leshan, hosts, tag, version="1.1"):
+    ep = endpoint(tag)
+    mark = leshan.mark()
+    run = hosts.start(leshan.coap_uri, ep, LIFETIME, version)
+    reg = leshan.wait_event("registered", 15, start=mark, endpoint=ep)
+    run.wait_log(r"^registered with ", 10)
+    return Client(run, ep, reg)
+
+
+@pytest.fixture
+def client(leshan, hosts, request):
+    # A registered client of this test's own (stopped, so de-registered, after it)
+    return start_client(leshan, hosts, request.node.originalname.replace("test_", "")[:20].replace("_", "-"))
+
+
+# -- registration
+
+
+def test_registration_as_leshan_saw_it(leshan, client):
+    run, ep, reg = client
+    assert reg["endpoint"] == ep
+    assert reg["lifetime"] == LIFETIME
+    assert reg["version"] == "1.1"
+    assert reg["binding"] == "U"
+    assert reg["queue"] is False and reg["sms"] is None
+    assert reg["secure"] is False and reg["identity"] is None and reg["transport"] == "coap"
+    assert reg["address"] == "127.0.0.1" and reg["root"] == "/"
+    assert reg["replaced"] is False
+    links = links_of(reg["links"])
+    assert links["/"] == {"rt": '"oma.lwm2m"', "ct": "110"}
+    instances = sorted(t for t in links if t.count("/") == 2)
+    assert instances == ["/1/0", "/3/0", "/3303/0", "/3311/0", "/4/0"]
+    # an object link carries ver= when the definition's version is not 1.0, and always for
+    # the core objects (0 to 7) of a 1.1 client
+    versions = definitions()
+    for oid in (1, 3, 4, 3303, 3311):
+        expected = {"ver": versions[oid]} if versions[oid] != "1.0" or oid < 8 else None
+        assert links.get("/%d" % oid) == expected, (oid, reg["links"])
+    assert not any(t == "/0" or t.startswith("/0/") for t in links)  # Security is never listed
+    # the location Leshan gave is the one the client uses, and Leshan lists the client
+    run.wait_log(r"^registered with coap://127\.0\.0\.1:%d at /rd/%s$" % (leshan.coap_port, reg["id"]), 1)
+    assert [c["id"] for c in leshan.clients() if c["endpoint"] == ep] == [reg["id"]]
+
+
+def test_object_versions_as_leshan_understands_them(client):
+    versions = definitions()
+    assert client.reg["objects"] == {str(oid): versions[oid] for oid in (1, 3, 4, 3303, 3311)}
+
+
+def test_a_1_0_client_registers_as_1_0(leshan, hosts):
+    _run, ep, reg = start_client(leshan, hosts, "v10", version="1.0")
+    assert reg["version"] == "1.0" and reg["binding"] == "U"
+    assert "/" not in links_of(reg["links"])  # the root link with ct= is LwM2M 1.1
+    assert reg["objects"]["4"] == "1.0"  # a 1.0 client: a core object without ver= is 1.0
+    answer = leshan.read(ep, "/3/0")
+    assert answer["format"] == "TLV"
+    assert answer["content"]["resources"]["0"] == board.manufacturer()
+
+
+def test_execute_registration_update_trigger_sends_an_update(leshan, client):
+    run, ep, reg = client
+    mark = leshan.mark()
+    log_mark = run.mark()
+    assert leshan.execute(ep, "/1/0/8")["code"] == "CHANGED"
+    update = leshan.wait_event("updated", 10, start=mark, endpoint=ep)
+    assert update["id"] == reg["id"]
+    # nothing changed: no lifetime, binding or links in the Update
+    assert update["update"] == {"lifetime": None, "binding": None, "links": None, "sms": None}
+    assert update["lifetime"] == LIFETIME and update["links"] == reg["links"]
+    run.wait_log(r"^0\.02 POST /1/0/8 -> 2\.04 Changed$", 1, log_mark)
+    run.wait_log(r"^update coap://127\.0\.0\.1:%d at /rd/%s$" % (leshan.coap_port, reg["id"]), 1, log_mark)
+    time.sleep(0.3)
+    assert len(leshan.events("updated", mark, ep)) == 1
+
+
+def test_write_lifetime_updates_the_registration(leshan, client):
+    run, ep, reg = client
+    mark = leshan.mark()
+    assert leshan.write(ep, "/1/0/1", 600)["code"] == "CHANGED"
+    update = leshan.wait_event("updated", 10, start=mark, endpoint=ep)
+    assert update["update"]["lifetime"] == 600 and update["update"]["links"] is None
+    assert update["lifetime"] == 600
+    assert leshan.value(ep, "/1/0/1") == 600
+    assert [c["lifetime"] for c in leshan.clients() if c["endpoint"] == ep] == [600]
+    # a lifetime of 0 is refused and nothing is sent
+    mark = leshan.mark()
+    with pytest.raises(LeshanError) as err:
+        leshan.write(ep, "/1/0/1", 0, format="TLV")
+    assert err.value.code == "BAD_REQUEST"
+    assert leshan.value(ep, "/1/0/1") == 600
+    assert leshan.events("updated", mark, ep) == []
+
+
+def test_stopping_the_client_deregisters(leshan, hosts):
+    run, ep, reg = start_client(leshan, hosts, "bye")
+    mark = leshan.mark()
+    run.terminate()
+    gone = leshan.wait_event("deregistered", 10, start=mark, endpoint=ep)
+    assert gone["id"] == reg["id"] and gone["expired"] is False and gone["replaced"] is False
+    assert run.wait_exit(15) == 0, run.dump()
+    assert run.log()[-2:] == ["de-register from coap://127.0.0.1:%d" % leshan.coap_port, "stopped"]
+    assert not any(c["endpoint"] == ep for c in leshan.clients())
+    with pytest.raises(LeshanError) as err:
+        leshan.read(ep, "/3/0/0")
+    assert "no registration" in err.value.error
+
+
+# -- Read
+
+
+@pytest.mark.parametrize("fmt, ct", [("TLV", 11542), ("SENML_JSON", 110), ("JSON", 11543), (None, 11542)])
+def test_read_device_instance(leshan, client, fmt, ct):
+    answer = leshan.read(client.ep, "/3/0", fmt)
+    assert answer["code"] == "CONTENT" and answer["ct"] == ct  # without Accept: TLV
+    content = answer["content"]
+    assert content["kind"] == "instance" and content["id"] == 0
+    values = dict(content["resources"])
+    now = values.pop("13")
+    assert abs(now - time.time()) < 5  # Current Time, as Leshan decoded the TIME value
+    assert values == device_values()
+    assert content["types"]["13"] == "TIME" and content["types"]["11"] == "INTEGER"
+    assert content["types"]["0"] == "STRING"
+
+
+def test_read_object_and_multiple_resource(leshan, client):
+    content = leshan.read(client.ep, "/3", "TLV")["content"]
+    assert content["kind"] == "object" and list(content["instances"]) == ["0"]
+    assert content["instances"]["0"]["resources"]["0"] == board.manufacturer()
+    error_codes = leshan.read(client.ep, "/3/0/11", "SENML_JSON")["content"]
+    assert error_codes == {"kind": "multiple", "id": 11, "type": "INTEGER", "values": {"0": 0}}
+    connectivity = leshan.read(client.ep, "/4/0", "TLV")["content"]["resources"]
+    assert connectivity["0"] == 21 and connectivity["2"] == board.rssi()
+    assert connectivity["4"] == {str(i): a for i, a in enumerate(board.ip_addresses())}
+
+
+def test_read_single_resources_as_text(leshan, client):
+    ep = client.ep
+    for path, expected in (("/3/0/0", board.manufacturer()), ("/3/0/17", board.device_type()),
+                           ("/3/0/16", "U"), ("/3/0/19", board.software_version()), ("/1/0/1", LIFETIME),
+                           ("/1/0/6", False)):
+        answer = leshan.read(ep, path, "TEXT")
+        assert answer["format"] == "TEXT" and answer["content"]["value"] == expected, answer
+    assert abs(leshan.value(ep, "/3/0/13", "TEXT") - time.time()) < 5
+    instance = leshan.read(ep, "/3/0/11/0", "TEXT")["content"]
+    assert instance == {"kind": "resource-instance", "id": 0, "type": "INTEGER", "value": 0}
+    # without Accept one resource comes as plain text
+    answer = leshan.read(ep, "/3/0/0")
+    assert answer["format"] == "TEXT" and answer["content"]["value"] == board.manufacturer()
+
+
+@needs_registry
+def test_read_temperature(leshan, client):
+    for fmt in ("TEXT", "TLV", "SENML_JSON"):
+        content = leshan.read(client.ep, "/3303/0/5700", fmt)["content"]
+        assert content["type"] == "FLOAT" and 17.0 <= content["value"] <= 25.0  # 21 +- 3 degrees
+    resources = leshan.read(client.ep, "/3303/0", "TLV")["content"]["resources"]
+    assert resources["5701"] == "Cel" and 17.0 <= resources["5700"] <= 25.0
+
+
+def test_read_as_opaque(leshan, client):
+    # The client holds no opaque resource a server may read (Security is not readable), and
+    # octet-stream carries opaque resources only: a string is refused with 4.06.
+    mark = client.run.mark()
+    with pytest.raises(LeshanError) as err:
+        leshan.read(client.ep, "/3/0/0", "OPAQUE")
+    assert (err.value.code, err.value.coap) == ("NOT_ACCEPTABLE", "4.06")
+    client.run.wait_log(r"^0\.01 GET /3/0/0 -> 4\.06 Not Acceptable", 1, mark)
+
+
+# -- Write and Execute
+
+
+@pytest.mark.parametrize("fmt, offset", [("TEXT", "+02:00"), ("TLV", "-05:30"), ("SENML_JSON", "+09:00"),
+                                         ("JSON", "+01:00")])
+def test_write_utc_offset_then_read_back(leshan, client, fmt, offset):
+    mark = client.run.mark()
+    assert leshan.write(client.ep, "/3/0/14", offset, fmt)["code"] == "CHANGED"
+    assert leshan.value(client.ep, "/3/0/14") == offset
+    assert leshan.read(client.ep, "/3/0", "TLV")["content"]["resources"]["14"] == offset
+    client.run.wait_log(r"^0\.03 PUT /3/0/14 -> 2\.04 Changed$", 1, mark)
+    with pytest.raises(LeshanError) as err:
+        leshan.write(client.ep, "/3/0/14", "two hours", fmt)
+    assert err.value.code == "BAD_REQUEST"
+    assert leshan.value(client.ep, "/3/0/14") == offset
+
+
+def test_write_current_time(leshan, client):
+    assert leshan.write(client.ep, "/3/0/13", 1700000000, "TLV")["code"] == "CHANGED"
+    assert 1700000000 <= leshan.value(client.ep, "/3/0/13", "TLV") <= 1700000005
+
+
+def test_write_to_a_read_only_resource_is_refused(leshan, client):
+    with pytest.raises(LeshanError) as err:
+        leshan.write(client.ep, "/3/0/0", "Someone Else", "TEXT")
+    assert (err.value.code, err.value.coap) == ("METHOD_NOT_ALLOWED", "4.05")
+    assert leshan.value(client.ep, "/3/0/0") == board.manufacturer()
+
+
+def test_execute(leshan, client):
+    mark = client.run.mark()
+    # Reset Error Code, with arguments (which it ignores)
+    assert leshan.execute(client.ep, "/3/0/12", args="0='now'")["code"] == "CHANGED"
+    client.run.wait_log(r"^0\.02 POST /3/0/12 -> 2\.04 Changed$", 1, mark)
+    with pytest.raises(LeshanError) as err:
+        leshan.execute(client.ep, "/3/0/0")
+    assert err.value.code == "METHOD_NOT_ALLOWED"
+
+
+# -- Discover and Write-Attributes
+
+
+def test_discover(leshan, client):
+    links = leshan.discover(client.ep, "/3/0")
+    assert list(links)[0] == "/3/0" and links["/3/0"] == {}
+    assert sorted(int(t.split("/")[3]) for t in links if t.count("/") == 3) == \
+        [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 16, 17, 19, 21]
+    assert links["/3/0/11"] == {"dim": "1"}  # Error Code: one instance
+    assert "/3/0/9" not in links  # no Battery Level on the host
+    assert leshan.discover(client.ep, "/3")["/3"] == {"ver": definitions()[3]}
+    server = leshan.discover(client.ep, "/1/0")
+    assert "/1/0/1" in server and "/1/0/8" in server
+    assert leshan.discover(client.ep, "/3/0/13") == {"/3/0/13": {}}
+
+
+def test_write_attributes_show_in_discover(leshan, client):
+    ep = client.ep
+    assert leshan.write_attributes(ep, "/3/0/13", {"pmin": 10, "pmax": 60})["code"] == "CHANGED"
+    assert leshan.discover(ep, "/3/0")["/3/0/13"] == {"pmin": "10", "pmax": "60"}
+    assert leshan.write_attributes(ep, "/3/0", {"pmax": 300})["code"] == "CHANGED"
+    assert leshan.discover(ep, "/3/0")["/3/0"] == {"pmax": "300"}
+    # a bare name removes the attribute
+    assert leshan.write_attributes(ep, "/3/0/13", {"pmin": None})["code"] == "CHANGED"
+    assert leshan.discover(ep, "/3/0/13") == {"/3/0/13": {"pmax": "60"}}
+    assert leshan.write_attributes(ep, "/3303/0/5700", {"gt": 30, "lt": 10.5, "st": 0.5})["code"] == "CHANGED"
+    assert leshan.discover(ep, "/3303/0/5700") == {"/3303/0/5700": {"gt": "30", "lt": "10.5", "st": "0.5"}}
+    with pytest.raises(LeshanError) as err:
+        leshan.write_attributes(ep, "/3/0/0", {"gt": 5})  # not a number
+    assert err.value.code == "BAD_REQUEST"
+    # with the gt and st already set, lt=29.5 breaks lt + 2*st < gt: only the client can tell
+    with pytest.raises(LeshanError) as err:
+        leshan.write_attributes(ep, "/3303/0/5700", {"lt": 29.5})
+    assert err.value.code == "BAD_REQUEST"
+    assert leshan.discover(ep, "/3303/0/5700") == {"/3303/0/5700": {"gt": "30", "lt": "10.5", "st": "0.5"}}
+
+
+# -- Observe
+
+
+def _notifications(leshan, ep, path, start, count, timeout):
+    # Waits for `count` notifications of path from index start on; returns them all.
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = [n for n in leshan.events("notification", start, ep) if n["path"] == path]
+        if len(seen) >= count or time.monotonic() >= deadline:
+            return seen
+        time.sleep(0.05)
+
+
+def assert_no_more_notifications(leshan, seconds=2.5):
+    # Nothing with an Observe option reaches Leshan for that long: the trace shows what
+    # arrives, also what Leshan no longer has an observation for (and so no event). The
+    # tests run one at a time, so this test's client is the only one observed.
+    trace = leshan.trace_mark()
+    time.sleep(seconds)
+    arrived = [l for l in leshan.err.lines(trace) if re.match(r'coap <- (NON|CON)-2\.05 .*"Observe"', l)]
+    assert arrived == [], "\n".join(arrived)
+
+
+@needs_registry
+def test_observe_temperature_then_cancel_passively(leshan, client):
+    ep, path = client.ep, "/3303/0/5700"
+    mark = leshan.mark()
+    first = leshan.observe(ep, path)
+    assert first["code"] == "CONTENT" and first["format"] == "TEXT"
+    assert 17.0 <= first["content"]["value"] <= 25.0
+    # the simulated sensor drifts, sampled every second: a notification each second or so
+    seen = _notifications(leshan, ep, path, mark, 2, 6)
+    assert len(seen) >= 2, leshan.dump()
+    assert all(n["code"] == "CONTENT" and n["content"]["type"] == "FLOAT" for n in seen)
+    assert all(17.0 <= n["content"]["value"] <= 25.0 for n in seen)
+    numbers = [n["observe"] for n in seen]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    # Leshan forgets the observation: it answers the client's next notification with a Reset,
+    # which ends the observation there too
+    trace = leshan.trace_mark()
+    assert leshan.cancel_observe(ep, path)["cancelled"] == 1
+    leshan.wait_trace(r"^coap -> RST ", 5, trace)
+    assert_no_more_notifications(leshan)
+
+
+@needs_registry
+def test_observe_instance_in_senml_then_cancel_actively(leshan, client):
+    ep, path = client.ep, "/3303/0"
+    mark = leshan.mark()
+    first = leshan.observe(ep, path, "SENML_JSON")
+    assert first["format"] == "SENML_JSON" and first["content"]["resources"]["5701"] == "Cel"
+    seen = _notifications(leshan, ep, path, mark, 1, 6)
+    assert seen and seen[0]["format"] == "SENML_JSON", leshan.dump()
+    assert seen[0]["content"]["kind"] == "instance" and 17.0 <= seen[0]["content"]["resources"]["5700"] <= 25.0
+    # a GET with Observe 1: answered with the value, and the notifications stop
+    cancel = leshan.cancel_observe(ep, path, active=True)
+    assert cancel["code"] == "CONTENT" and cancel["content"]["resources"]["5701"] == "Cel"
+    assert_no_more_notifications(leshan)
+
+
+def test_observe_with_pmax(leshan, client):
+    # Manufacturer never changes: only pmax makes the client notify, each second with pmax=1.
+    ep, path = client.ep, "/3/0/0"
+    mark = leshan.mark()
+    assert leshan.observe(ep, path, "TLV")["content"]["value"] == board.manufacturer()
+    assert_no_more_notifications(leshan, 1.5)  # nothing changed, no pmax
+    assert leshan.write_attributes(ep, path, {"pmax": 1})["code"] == "CHANGED"
+    seen = _notifications(leshan, ep, path, mark, 2, 5)
+    assert len(seen) >= 2, leshan.dump()
+    assert all(n["format"] == "TLV" and n["content"]["value"] == board.manufacturer() for n in seen)
+    assert leshan.cancel_observe(ep, path, active=True)["code"] == "CONTENT"
+    assert_no_more_notifications(leshan, 1.5)
