@@ -399,3 +399,50 @@ def test_observe_with_pmax(leshan, client):
     assert all(n["format"] == "TLV" and n["content"]["value"] == board.manufacturer() for n in seen)
     assert leshan.cancel_observe(ep, path, active=True)["code"] == "CONTENT"
     assert_no_more_notifications(leshan, 1.5)
+
+
+# -- over DTLS with a pre-shared key (Leshan's CoAPS endpoint, its security store set per
+#    endpoint as the demo's Security page does)
+
+PSK_KEY = "00112233445566778899aabbccddeeff"
+
+
+def start_psk_client(leshan, hosts, tag, key=PSK_KEY):
+    ep = endpoint(tag)
+    identity = ep + "-id"
+    leshan.add_psk(ep, identity, PSK_KEY)
+    run = hosts.start(leshan.coaps_uri, ep, LIFETIME, extra=["--psk-identity", identity, "--psk-key", key])
+    return run, ep, identity
+
+
+@needs_registry
+def test_psk_registration_read_write_execute_and_observe(leshan, hosts):
+    mark = leshan.mark()
+    started = time.monotonic()
+    run, ep, identity = start_psk_client(leshan, hosts, "psk")
+    reg = leshan.wait_event("registered", 20, start=mark, endpoint=ep)
+    assert reg["secure"] is True and reg["identity"] == identity and reg["transport"] == "coaps"
+    line = run.wait_log(r"^registered with coaps://127\.0\.0\.1:%d at /rd/%s over TLS-PSK-WITH-" % (
+        leshan.coaps_port, reg["id"]), 10)
+    print("DTLS: %s, registered %.2f s after the start" % (line.rsplit(" ", 1)[1], time.monotonic() - started))
+    assert leshan.read(ep, "/3/0", "TLV")["content"]["resources"]["0"] == board.manufacturer()
+    assert leshan.write(ep, "/3/0/14", "+04:00", "TEXT")["code"] == "CHANGED"
+    assert leshan.value(ep, "/3/0/14") == "+04:00"
+    mark = leshan.mark()
+    assert leshan.execute(ep, "/1/0/8")["code"] == "CHANGED"
+    leshan.wait_event("updated", 10, start=mark, endpoint=ep)
+    mark = leshan.mark()
+    assert leshan.observe(ep, "/3303/0/5700")["code"] == "CONTENT"
+    assert len(_notifications(leshan, ep, "/3303/0/5700", mark, 2, 6)) >= 2, leshan.dump()
+    leshan.cancel_observe(ep, "/3303/0/5700", active=True)
+    mark = leshan.mark()
+    run.terminate()
+    leshan.wait_event("deregistered", 10, start=mark, endpoint=ep)
+    assert run.wait_exit(10) == 0
+
+
+def test_a_wrong_psk_registers_nowhere_and_says_what_to_check(leshan, hosts):
+    mark = leshan.mark()
+    run, ep, _identity = start_psk_client(leshan, hosts, "badkey", key="ff" * 16)
+    run.wait_log(r"register with coaps://\S+ failed \(the DTLS handshake timed out: check the PSK identity and key\)", 40)
+    assert leshan.events("registered", mark, ep) == []
