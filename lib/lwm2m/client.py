@@ -293,7 +293,9 @@ class Client:
         if server.context:
             # A new DTLS session for every Register: after a failure the old one may be gone
             # at the server (restarted, or its NAT binding expired).
-            self.exchange.cancel(server.addr)
+            dropped = self.exchange.cancel(server.addr)
+            if dropped:
+                self.log("%s: %d messages of the old DTLS session dropped" % (server.uri, dropped))
             self.transport.secure(server.addr, server.context)
             server.handshake_at = self.now
         lifetime = server.lifetime()

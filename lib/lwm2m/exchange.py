@@ -151,13 +151,18 @@ class Exchange:
         return False
 
     def cancel(self, addr):
-        # Forgets every request and notification to addr; no callback is called.
+        # Forgets every request and notification to addr; no callback is called. Returns how
+        # many were still to be sent or acknowledged (NON notifications kept to match an RST
+        # are not counted).
         out = self._out
         i = len(out)
+        dropped = 0
         while i:
             i -= 1
             if out[i][_ADDR] == addr:
+                dropped += out[i][_STATE] != _NOTE_NON
                 del out[i]
+        return dropped
 
     def poll(self, buf, now):
         # Receives and answers every waiting datagram (through buf, a preallocated
