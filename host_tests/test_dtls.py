@@ -83,3 +83,35 @@ def test_a_handshake_that_gets_no_answer_times_out_with_a_hint_and_no_plaintext(
     # every datagram is a DTLS handshake record: content type 22, then a DTLS version (254.x;
     # a ClientHello's record may say 1.0, 254.255), where CoAP would start with 0x4_ or 0x5_
     assert all(d[0] == 22 and d[1] == 254 for d in seen), [d[:3] for d in seen]
+
+
+class Security:
+    # A Security (0) instance's values, for lwm2m.dtls.context
+    def __init__(self, mode, identity=b"", server_key=b"", secret=b""):
+        self.values = {0: "coaps://192.0.2.1:5684", 2: mode, 3: identity, 4: server_key, 5: secret}
+
+    def get(self, rid):
+        return self.values[rid]
+
+
+@pytest.mark.parametrize("security, message", [
+    (Security(1), "Raw Public Key (1) is not supported by MicroPython's tls: use PSK or Certificate"),
+    (Security(3), "coaps:// needs a Security Mode of PSK (0) or Certificate (2), not NoSec"),
+    (Security(0, b"ep", b"", b""), "PSK needs an identity (/0/x/3) and a key (/0/x/5)"),
+    (Security(7), "unknown Security Mode 7"),
+])
+def test_security_modes_the_client_cannot_use_are_refused_by_name(security, message):
+    from lwm2m import dtls
+
+    with pytest.raises(ValueError) as err:
+        dtls.context(security)
+    assert str(err.value) == "coaps://192.0.2.1:5684: " + message
+
+
+def test_a_psk_context_offers_psk_suites_only():
+    from lwm2m import dtls
+
+    ctx = dtls.context(Security(0, b"ep", b"", bytes(16)))
+    conf = ctx._configuration()  # the stand-in's python-mbedtls configuration
+    assert conf.ciphers and all(c.startswith("TLS-PSK-WITH-") for c in conf.ciphers)
+    assert conf.pre_shared_key == ("ep", bytes(16))
