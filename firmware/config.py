@@ -34,9 +34,12 @@ _FIELDS = (
     ("endpoint", None, lambda v: v is None or _is_text(v), "a name or null (from the board's unique id)"),
     ("lifetime", 300, _is_seconds, "a number of seconds from 1 to 4294967295"),
     ("lwm2m", "1.1", lambda v: v in ("1.0", "1.1"), "\"1.0\" or \"1.1\""),
-    ("security", "nosec", lambda v: v in ("nosec", "psk"), "\"nosec\" or \"psk\""),
+    ("security", "nosec", lambda v: v in ("nosec", "psk", "certificate"), "\"nosec\", \"psk\" or \"certificate\""),
     ("psk_identity", "", lambda v: isinstance(v, str), "a string"),
     ("psk_key", "", lambda v: isinstance(v, str) and len(v) % 2 == 0 and _is_hex(v), "the key as hex digits"),
+    ("certificate", "", lambda v: isinstance(v, str), "a file name"),
+    ("private_key", "", lambda v: isinstance(v, str), "a file name"),
+    ("server_certificate", "", lambda v: isinstance(v, str), "a file name"),
     ("state_dir", "/state", lambda v: v is None or _is_text(v), "a folder or null"),
 )
 # The caps on what servers can make the client hold; a field left out keeps the client's
@@ -73,6 +76,15 @@ def _check(doc, fields, path, prefix):
     return out
 
 
+# What each kind of security needs: (field, what it holds)
+_NEEDED = {
+    "psk": (("psk_identity", "the identity the server knows"), ("psk_key", "the key as hex digits")),
+    "certificate": (("certificate", "the board's certificate file (DER or PEM)"),
+                    ("private_key", "its private key file (DER or PEM)"),
+                    ("server_certificate", "the server's certificate or its CA, a file (DER or PEM)")),
+}
+
+
 # The objects inside config.json: (name, its fields, what it was expected to be)
 _SECTIONS = {
     "wifi": (_WIFI_FIELDS, "an object with ssid and password"),
@@ -92,12 +104,12 @@ def parse(doc, path):
         config[name] = _check(section, fields, path, name + ".")
     config["limits"] = {k: v for k, v in config["limits"].items() if v is not None}
     secure = config["server"].startswith("coaps://")
-    if secure != (config["security"] == "psk"):
-        raise ConfigError("%s: security: %r with %s: expected \"psk\" for a coaps:// server and \"nosec\" for coap://"
-                          % (path, config["security"], config["server"]))
-    for name in ("psk_identity", "psk_key") if secure else ():
+    if secure == (config["security"] == "nosec"):
+        raise ConfigError("%s: security: %r with %s: expected \"psk\" or \"certificate\" for a coaps:// server"
+                          " and \"nosec\" for coap://" % (path, config["security"], config["server"]))
+    for name, expected in _NEEDED.get(config["security"], ()):
         if not config[name]:
-            raise ConfigError("%s: %s: missing, expected %s for \"psk\"" % (path, name, "the identity the server knows" if name == "psk_identity" else "the key as hex digits"))
+            raise ConfigError("%s: %s: missing, expected %s for %r" % (path, name, expected, config["security"]))
     return config
 
 
@@ -109,4 +121,17 @@ def load(path):
         raise ConfigError("%s: cannot read it: copy config.example.json there and edit it" % path)
     except ValueError:
         raise ConfigError("%s: not valid JSON" % path)
-    return parse(doc, path)
+    return read_files(parse(doc, path), path)
+
+
+def read_files(config, source):
+    # Reads the certificate files a checked configuration names: from here on those fields
+    # hold the files' contents. `source` names the configuration in errors.
+    for name in ("certificate", "private_key", "server_certificate"):
+        if config[name]:
+            try:
+                with open(config[name], "rb") as f:
+                    config[name] = f.read()
+            except OSError:
+                raise ConfigError("%s: %s: cannot read %r: is the file there?" % (source, name, config[name]))
+    return config

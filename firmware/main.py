@@ -15,7 +15,8 @@ _TEMPERATURE = 3303
 _SENSOR_VALUE = 5700
 _SENSOR_UNITS = 5701
 _LIGHT = 3311
-_PSK = 0  # Security Mode /0/x/2
+_PSK = 0  # Security Modes /0/x/2
+_CERTIFICATE = 2
 _ON_OFF = 5850
 _RESTART_FIRST_MS = 5000
 _RESTART_MAX_MS = 300000
@@ -42,6 +43,9 @@ def build(config, board, transport, objects_dir, log=print):
     if config["security"] == "psk":
         core.add_security(model, config["server"], 1, mode=_PSK, identity=config["psk_identity"].encode(),
                           secret=bytes.fromhex(config["psk_key"]))
+    elif config["security"] == "certificate":  # config.load() has read the files
+        core.add_security(model, config["server"], 1, mode=_CERTIFICATE, identity=config["certificate"],
+                          secret=config["private_key"], server_key=config["server_certificate"])
     else:
         core.add_security(model, config["server"], 1)
     core.add_server(model, 1, config["lifetime"])

@@ -53,7 +53,9 @@ def test_limits_and_the_longest_lifetime_reach_the_client():
     ({"colour": "red"}, "config.json: colour: unknown field"),
     ({"wifi": {"ssid": 5}}, "config.json: wifi.ssid: expected a string, got 5"),
     ({"wifi": {"ssid": "a", "retries": 0}}, "config.json: wifi.retries: expected a positive count, got 0"),
-    ({"security": "psk"}, "config.json: security: 'psk' with coap://192.0.2.10:5683: expected \"psk\" for a coaps:// server"),
+    ({"security": "psk"}, "config.json: security: 'psk' with coap://192.0.2.10:5683: expected \"psk\" or \"certificate\" for a coaps:// server"),
+    ({"server": "coaps://192.0.2.10:5684", "security": "certificate", "certificate": "c.der", "private_key": "k.der"},
+     "config.json: server_certificate: missing, expected the server's certificate or its CA"),
     ({"server": "coaps://192.0.2.10:5684"}, "config.json: security: 'nosec' with coaps://192.0.2.10:5684: expected"),
     ({"server": "coaps://192.0.2.10:5684", "security": "psk", "psk_key": "0102"},
      "config.json: psk_identity: missing, expected the identity the server knows"),
@@ -67,6 +69,21 @@ def test_errors_name_the_file_the_field_and_what_was_expected(change, message):
     with pytest.raises(firmware_config.ConfigError) as err:
         firmware_config.parse(doc, "config.json")
     assert str(err.value).startswith(message)
+
+
+def test_certificate_files_are_read_at_load_and_a_missing_one_is_named(tmp_path):
+    for name in ("c.der", "k.der"):
+        (tmp_path / name).write_bytes(b"\x30\x03" + name.encode())
+    doc = dict(GOOD, server="coaps://192.0.2.10:5684", security="certificate", certificate=str(tmp_path / "c.der"),
+               private_key=str(tmp_path / "k.der"), server_certificate=str(tmp_path / "s.der"))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(firmware_config.ConfigError) as err:
+        firmware_config.load(str(path))
+    assert str(err.value) == "%s: server_certificate: cannot read %r: is the file there?" % (path, str(tmp_path / "s.der"))
+    (tmp_path / "s.der").write_bytes(b"\x30\x03srv")
+    config = firmware_config.load(str(path))
+    assert (config["certificate"], config["server_certificate"]) == (b"\x30\x03c.der", b"\x30\x03srv")
 
 
 def test_unreadable_and_malformed_files(tmp_path):

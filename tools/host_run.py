@@ -29,6 +29,9 @@ def parse_args(argv):
     parser.add_argument("--lwm2m", choices=("1.0", "1.1"), default="1.1", help="LwM2M version (default %(default)s)")
     parser.add_argument("--psk-identity", help="DTLS PSK identity, for a coaps:// server")
     parser.add_argument("--psk-key", help="DTLS PSK key as hex digits, for a coaps:// server")
+    parser.add_argument("--certificate", help="DTLS with certificates: this client's certificate file (DER or PEM)")
+    parser.add_argument("--private-key", help="its private key file (DER or PEM)")
+    parser.add_argument("--server-certificate", help="the server's certificate or its CA, a file (DER or PEM)")
     parser.add_argument("--state-dir", default=None, help="folder where the client keeps what servers write to /1 and /3 (default: nothing kept)")
     parser.add_argument("--objects", default=str(ROOT / "firmware" / "objects"), help="folder of compact object definitions")
     return parser.parse_args(argv)
@@ -49,8 +52,12 @@ def main(argv=None):
                 "lwm2m": args.lwm2m, "state_dir": args.state_dir}
     if args.psk_identity or args.psk_key:
         settings.update(security="psk", psk_identity=args.psk_identity or "", psk_key=args.psk_key or "")
+    files = {"certificate": args.certificate, "private_key": args.private_key,
+             "server_certificate": args.server_certificate}
+    if any(files.values()):
+        settings.update(security="certificate", **{name: path or "" for name, path in files.items()})
     try:
-        config = firmware_config.parse(settings, "command line")
+        config = firmware_config.read_files(firmware_config.parse(settings, "command line"), "command line")
     except firmware_config.ConfigError as exc:
         sys.exit("host_run: %s" % exc)
     signal.signal(signal.SIGTERM, _stop)

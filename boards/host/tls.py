@@ -7,8 +7,9 @@
 #     .verify_mode       CERT_REQUIRED by default; set CERT_NONE for PSK
 #     .psk_identity      str or bytes, and .psk_key bytes: once both are set only PSK cipher
 #                        suites are offered
-#     .load_cert_chain(cert, key)        the client's certificate and private key, DER bytes
-#     .load_verify_locations(cadata=...) the server's certificate or its CA, DER bytes
+#     .load_cert_chain(cert, key)        the client's certificate and (EC) private key, DER or
+#                                        PEM bytes
+#     .load_verify_locations(cadata=...) the server's certificate or its CA, DER or PEM bytes
 #     .wrap_socket(sock, server_side=False, do_handshake_on_connect=True, server_hostname=None)
 #                        sock must be a connected UDP socket (unconnected: OSError
 #                        EDESTADDRREQ). With do_handshake_on_connect it blocks until the
@@ -36,6 +37,12 @@ CERT_REQUIRED = 2
 _AGAIN = (tls.WantReadError, tls.WantWriteError, BlockingIOError)
 
 
+def _load(kind, data):
+    # A certificate or an EC key from DER or PEM, as mbedTLS's parsers take either.
+    data = bytes(data)
+    return kind.from_PEM(data.decode()) if data.startswith(b"-----") else kind.from_DER(data)
+
+
 class SSLContext:
     def __init__(self, protocol):
         if protocol != PROTOCOL_DTLS_CLIENT:
@@ -47,10 +54,10 @@ class SSLContext:
         self._trust = None
 
     def load_cert_chain(self, cert, key):
-        self._chain = ([x509.CRT.from_DER(bytes(cert))], pk.ECC.from_DER(bytes(key)))
+        self._chain = ([_load(x509.CRT, cert)], _load(pk.ECC, key))
 
     def load_verify_locations(self, cadata):
-        self._trust = tls.TrustStore([x509.CRT.from_DER(bytes(cadata))])
+        self._trust = tls.TrustStore([_load(x509.CRT, cadata)])
 
     def _configuration(self):
         options = {"validate_certificates": self.verify_mode != CERT_NONE}

@@ -9,9 +9,11 @@ _NO_SEC = const(3)
 _WLAN = const(21)  # Network Bearer: 21 WLAN (TS Core E.5)
 
 
-def add_security(model, uri, ssid, bootstrap=False, mode=_NO_SEC, identity=b"", secret=b""):
+def add_security(model, uri, ssid, bootstrap=False, mode=_NO_SEC, identity=b"", secret=b"", server_key=b""):
+    # identity /0/x/3: the PSK identity or the client's certificate; secret /0/x/5: the PSK or
+    # the private key; server_key /0/x/4: the server's certificate or its CA.
     return model.add_instance(0, values={
-        0: uri, 1: bootstrap, 2: mode, 3: identity, 4: b"", 5: secret, 10: ssid, 11: 0,
+        0: uri, 1: bootstrap, 2: mode, 3: identity, 4: server_key, 5: secret, 10: ssid, 11: 0,
     })
 
 
