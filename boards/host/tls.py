@@ -97,6 +97,7 @@ class SSLSocket:
         self._sock = sock
         self._tls = buffers
         self._done = False
+        self._failed = None  # the OSError of a failed handshake: raised again by every call
 
     def _flush(self):
         out = self._tls.peek_outgoing(65536)
@@ -115,6 +116,8 @@ class SSLSocket:
 
     def _handshake(self):
         # Advances the handshake (and its retransmission timers); True once it is done.
+        if self._failed:
+            raise self._failed
         if not self._done:
             while self._take():
                 pass
@@ -126,7 +129,10 @@ class SSLSocket:
             except _AGAIN:
                 pass
             except TLSError as exc:
-                raise OSError(errno.EIO, "DTLS handshake failed: %s" % exc)
+                # python-mbedtls would start over with a new ClientHello: MicroPython's
+                # session stays failed, so this one does too
+                self._failed = OSError(errno.EIO, "DTLS handshake failed: %s" % exc)
+                raise self._failed
             finally:
                 self._flush()
         return self._done

@@ -61,7 +61,11 @@ def _summary(answer):
 class LeshanServer:
     # LeshanServer() binds CoAP and CoAPS on 127.0.0.1 to ports the kernel chooses (or the
     # ones given) and waits for the "listening" event, which tells them.
-    def __init__(self, coap_port=0, coaps_port=0, models=None, trace=True, start_timeout=30):
+    # x509_cert and x509_key (files, DER or PEM; an EC P-256 key) give CoAPS an X.509
+    # identity, x509_trust (files) the certificates (CAs) a client's certificate must chain
+    # to; PSK clients keep working beside them.
+    def __init__(self, coap_port=0, coaps_port=0, models=None, trace=True, start_timeout=30,
+                 x509_cert=None, x509_key=None, x509_trust=()):
         reason = available()
         if reason:
             raise RuntimeError(reason)
@@ -71,6 +75,10 @@ class LeshanServer:
             argv += ["--models", str(folder)]
         if trace:
             argv.append("--trace")
+        if x509_cert is not None or x509_key is not None:
+            argv += ["--x509-cert", str(x509_cert), "--x509-key", str(x509_key)]
+        for path in x509_trust:
+            argv += ["--x509-trust", str(path)]
         # its working folder is a build folder: nothing it might write lands in the tree
         self.proc = subprocess.Popen(argv, cwd=str(BUILD), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1, encoding="utf-8")
@@ -188,6 +196,11 @@ class LeshanServer:
         # key: bytes or hex
         key = key.hex() if isinstance(key, (bytes, bytearray)) else key
         return self.command("add-psk", endpoint, identity=identity, key=key)
+
+    def add_x509(self, endpoint):
+        # The endpoint authenticates with a certificate whose CN is its name (chained to an
+        # x509_trust certificate).
+        return self.command("add-x509", endpoint)
 
     def remove_security(self, endpoint):
         return self.command("remove-security", endpoint)

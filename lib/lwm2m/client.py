@@ -86,6 +86,7 @@ class Server:
         self.addr = addr
         self.instance = instance  # its Server (1) object instance
         self.context = None  # the tls.SSLContext of a coaps:// server
+        self.check = None  # what to check when its handshake times out
         self.handshake_at = None  # ticks when its current DTLS handshake began, until done
         self.state = _IDLE
         self.next_at = 0  # ticks of the end of the current step of the wait
@@ -172,6 +173,7 @@ class Client:
                     continue
             entry = Server(ssid, uri, self.transport.resolve(host, port), server)
             entry.context = context
+            entry.check = "PSK identity and key" if inst.get(2) == 0 else "certificates"
             server.on_execute(8, lambda _args, s=entry: self._trigger_update(s))
             server.on_execute(4, lambda _args, s=entry: self._disable(s))
             server.on_write(1, lambda _value, s=entry: self._trigger_update(s))
@@ -329,10 +331,11 @@ class Client:
         server.schedule(self.now, (lifetime - margin) * 1000)
 
     def _handshake_deadline(self, server, now):
-        # The handshake has its own deadline, shorter than the Register's retransmissions.
+        # The handshake has its own deadline, shorter than the Register's retransmissions; a
+        # failed one (an alert, a certificate refused) is given up at once.
         if self.transport.cipher(server.addr) is not None:
             server.handshake_at = None
-        elif time.ticks_diff(now, server.handshake_at) >= _HANDSHAKE_MS:
+        elif self.transport.failure(server.addr) or time.ticks_diff(now, server.handshake_at) >= _HANDSHAKE_MS:
             server.handshake_at = None
             self.exchange.cancel(server.addr)
             self._retry(server, "register", None)
@@ -341,7 +344,7 @@ class Client:
         reason = "no answer" if response is None else coap.code_name(response.code)
         if server.context and self.transport.cipher(server.addr) is None:
             # A wrong PSK is not told: the server drops the handshake without a word.
-            reason = "the DTLS handshake timed out: check the PSK identity and key"
+            reason = self.transport.failure(server.addr) or "the DTLS handshake timed out: check the " + server.check
         self.log("%s with %s failed (%s); retrying in %d s" % (what, server.uri, reason, server.retry_ms // 1000))
         server.state = _IDLE
         server.location = None

@@ -30,6 +30,13 @@ def resolve(host, port, family=None):
     return socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)[0][-1]
 
 
+def _why(exc):
+    # What failed a DTLS session, for the log: the stand-in's message, or the mbedTLS error
+    # number MicroPython's tls raises (negative, e.g. -30592 for a fatal alert received).
+    args = exc.args
+    return str(args[1]) if len(args) > 1 else "DTLS error %s" % (args[0] if args else exc)
+
+
 class _Peer:
     # One peer's connected socket, and its DTLS session when it has one.
     def __init__(self, sock, addr):
@@ -40,6 +47,7 @@ class _Peer:
         self.into = getattr(sock, "recv_into", None) or sock.readinto
         self.context = None  # the tls.SSLContext of a DTLS peer
         self.shaken = False  # its handshake is done
+        self.failure = None  # why its DTLS session failed (an alert, a bad certificate)
         self.waiting = None  # the datagram sent while the handshake runs
 
 
@@ -110,16 +118,27 @@ class UdpTransport:
         peer = self._peer(addr)
         return peer.link.cipher()[0] if peer.shaken else None
 
+    def failure(self, addr):
+        # Why the DTLS session with addr failed, None while it has not.
+        return self._peer(addr).failure
+
     def handshaking(self):
         for peer in self._peers:
-            if peer.context and not peer.shaken:
+            if peer.context and not peer.shaken and not peer.failure:
                 return True
         return False
 
     def send(self, data, addr):
         peer = self._peer(addr)
-        if peer.link.send(data) is None:  # DTLS: the handshake runs
-            peer.waiting = bytes(data)
+        if peer.failure:
+            return  # a failed session sends nothing, until secure() makes a new one
+        try:
+            if peer.link.send(data) is None:  # DTLS: the handshake runs
+                peer.waiting = bytes(data)
+        except OSError as exc:
+            if not peer.context:
+                raise
+            peer.failure = _why(exc)
 
     def wait(self, timeout_ms):
         for _ in self._poll(timeout_ms):
@@ -142,19 +161,27 @@ class UdpTransport:
         # Advances a DTLS handshake (a read does, and so does the write of what waits): the
         # handshake is done when that write goes through.
         self._receive(peer, buf)
-        if peer.waiting is not None and peer.link.send(peer.waiting) is not None:
-            peer.shaken = True
+        if peer.waiting is not None and not peer.failure:
+            waiting = peer.waiting
             peer.waiting = None
+            self.send(waiting, peer.addr)
+            peer.shaken = peer.waiting is None and not peer.failure
 
     def _receive(self, peer, buf):
+        if peer.failure:
+            return -1
         try:
             n = peer.into(buf)
         except OSError as exc:
             # EAGAIN: nothing after all. ECONNREFUSED: an ICMP port unreachable from a peer
-            # not (yet) listening, reported once, as a lost datagram. A DTLS alert or bad
-            # record fails the session: nothing more comes through it until secure() again.
-            if exc.errno not in _NOTHING_ERRORS and exc.errno != errno.ECONNREFUSED and not peer.context:
+            # not (yet) listening, reported once, as a lost datagram. Anything else on a DTLS
+            # session (an alert, a certificate refused) fails it: nothing more goes through
+            # it until secure() makes a new one.
+            if exc.errno in _NOTHING_ERRORS or exc.errno == errno.ECONNREFUSED:
+                return -1
+            if not peer.context:
                 raise
+            peer.failure = _why(exc)
             return -1
         if n is None:  # MicroPython's readinto: nothing there (or the handshake runs)
             return -1

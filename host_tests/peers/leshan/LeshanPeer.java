@@ -1,22 +1,33 @@
 // A test peer built on Eclipse Leshan (leshan-server-cf 2.0.0-M15, Californium 3.12): an LwM2M
-// server on loopback with a CoAP endpoint and a CoAPS endpoint (PSK from an in-memory security
-// store), driven through stdin and stdout like host_tests/peers/lwm2m_server.js. The demo
+// server on loopback with a CoAP endpoint and a CoAPS endpoint (PSK and X.509 clients from an
+// in-memory security store), driven through stdin and stdout like host_tests/peers/lwm2m_server.js. The demo
 // server (with its REST API) is not on Maven Central for these versions, hence this file;
 // host_tests/peers/leshan_server.py starts it and talks to it.
 //
 //   java -cp 'build/leshan/classes:build/leshan/lib/*' LeshanPeer
 //        [--host 127.0.0.1] [--coap-port N] [--coaps-port N] [--models DIR]... [--trace]
+//        [--x509-cert F --x509-key F] [--x509-trust F]...
 //
 // A port of 0 (the default) lets the kernel choose; the "listening" event tells the ports.
 // --models loads every DDF file (*.xml) of DIR on top of Leshan's own core objects (0-7):
 // Leshan decodes a payload only with the model of the object version the client registered.
 // --trace prints every CoAP message the endpoints send and receive to stderr.
+// --x509-cert and --x509-key give the CoAPS endpoint an X.509 identity: the certificate file
+// (DER or PEM; a PEM file may hold the chain, the server's certificate first) and its private
+// key (DER or PEM, PKCS#8 or SEC1 "EC PRIVATE KEY"; EC P-256 for the ECDHE-ECDSA suites).
+// --x509-trust (repeatable; DER or PEM, a PEM file may hold several) are the certificates
+// (CAs) a client's certificate must chain to. With them the endpoint offers the ECDHE-ECDSA
+// suites beside the PSK ones; a client's X.509 identity is the CN of its certificate, which
+// Leshan takes only for an endpoint of that name registered with "add-x509".
 //
 // stdout: one JSON object per line, nothing else (Leshan's own logs go to stderr):
 //   {"event":"listening","host":..,"coap_port":N,"coaps_port":N}
 //   {"event":"registered","endpoint":..,"id":..,"lifetime":N,"binding":"U","version":"1.1",
 //    "links":"</>;rt=..,</1/0>,..","objects":{"1":"1.1",..},"address":..,"port":N,
-//    "secure":false,"identity":null,"queue":false,"attributes":{..},"replaced":false}
+//    "secure":false,"identity":null,"identity_type":null,"queue":false,"attributes":{..},
+//    "replaced":false}
+//    (identity: the PSK identity or the certificate's CN; identity_type "psk", "x509", "rpk"
+//     or "oscore")
 //   {"event":"updated", <the registration after the update as above>,
 //    "update":{"lifetime":N|null,"binding":..|null,"links":..|null,"sms":..|null}}
 //   {"event":"deregistered","endpoint":..,"id":..,"expired":false,"replaced":false}
@@ -39,7 +50,8 @@
 //       (passive: Leshan forgets it and the client's next notification gets a Reset; active:
 //        a GET with Observe 1)
 //   {"id":9,"op":"add-psk","endpoint":"ep","identity":"id","key":"00112233"}
-//   {"id":10,"op":"remove-security","endpoint":"ep"}
+//   {"id":10,"op":"add-x509","endpoint":"ep"}        (a client certificate with CN = ep)
+//   {"id":11,"op":"remove-security","endpoint":"ep"}
 //   Every command may carry "timeout" (seconds, default 10) for the request it sends.
 // Answers:
 //   {"id":2,"ok":true,"code":"CONTENT","coap":"2.05","ct":11542,"format":"TLV","content":{..}}
@@ -57,12 +69,18 @@
 // BOOLEAN, TIME as Unix seconds, OPAQUE as lowercase hex, OBJLNK as "3:0", CORELINK as text.
 // Closing stdin stops the server and ends the process.
 import java.io.BufferedReader;
+import java.io.ByteArrayInputStream;
 import java.io.File;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.math.BigInteger;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.security.PrivateKey;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Date;
@@ -77,6 +95,8 @@ import org.eclipse.californium.core.coap.EmptyMessage;
 import org.eclipse.californium.core.coap.Request;
 import org.eclipse.californium.core.coap.Response;
 import org.eclipse.californium.core.network.interceptors.MessageInterceptor;
+import org.eclipse.californium.elements.util.Asn1DerDecoder;
+import org.eclipse.californium.elements.util.PemReader;
 import org.eclipse.leshan.core.endpoint.Protocol;
 import org.eclipse.leshan.core.link.Link;
 import org.eclipse.leshan.core.link.attributes.Attribute;
@@ -101,6 +121,8 @@ import org.eclipse.leshan.core.observation.SingleObservation;
 import org.eclipse.leshan.core.peer.LwM2mIdentity;
 import org.eclipse.leshan.core.peer.LwM2mPeer;
 import org.eclipse.leshan.core.peer.PskIdentity;
+import org.eclipse.leshan.core.peer.RpkIdentity;
+import org.eclipse.leshan.core.peer.X509Identity;
 import org.eclipse.leshan.core.request.CancelObservationRequest;
 import org.eclipse.leshan.core.request.ContentFormat;
 import org.eclipse.leshan.core.request.DiscoverRequest;
@@ -162,6 +184,7 @@ public class LeshanPeer {
         int coapPort = 0, coapsPort = 0;
         boolean trace = false;
         List<File> modelDirs = new ArrayList<>();
+        X509 x509 = new X509();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--host")) host = args[++i];
@@ -169,16 +192,39 @@ public class LeshanPeer {
             else if (a.equals("--coaps-port")) coapsPort = Integer.parseInt(args[++i]);
             else if (a.equals("--models")) modelDirs.add(new File(args[++i]));
             else if (a.equals("--trace")) trace = true;
+            else if (a.equals("--x509-cert")) x509.chain = certificates(new File(args[++i])).toArray(new X509Certificate[0]);
+            else if (a.equals("--x509-key")) x509.key = privateKey(new File(args[++i]));
+            else if (a.equals("--x509-trust")) x509.trust.addAll(certificates(new File(args[++i])));
             else {
-                System.err.println("usage: LeshanPeer [--host H] [--coap-port N] [--coaps-port N] [--models DIR]... [--trace]");
+                System.err.println("usage: LeshanPeer [--host H] [--coap-port N] [--coaps-port N] [--models DIR]... [--trace]"
+                        + " [--x509-cert F --x509-key F] [--x509-trust F]...");
                 System.exit(2);
             }
         }
-        LeshanPeer peer = new LeshanPeer(host, coapPort, coapsPort, modelDirs, trace);
+        if ((x509.chain == null) != (x509.key == null)) {
+            System.err.println("LeshanPeer: --x509-cert and --x509-key go together");
+            System.exit(2);
+        }
+        LeshanPeer peer;
+        try {
+            peer = new LeshanPeer(host, coapPort, coapsPort, modelDirs, trace, x509);
+        } catch (Exception ex) {
+            // Leshan's threads would keep the JVM alive after main ends: a failed start ends it
+            ex.printStackTrace();
+            System.exit(1);
+            return;
+        }
         peer.run();
     }
 
-    LeshanPeer(String host, int coapPort, int coapsPort, List<File> modelDirs, boolean trace) {
+    // The CoAPS endpoint's own certificate chain and key, and the certificates it trusts.
+    static class X509 {
+        X509Certificate[] chain;
+        PrivateKey key;
+        List<Certificate> trust = new ArrayList<>();
+    }
+
+    LeshanPeer(String host, int coapPort, int coapsPort, List<File> modelDirs, boolean trace, X509 x509) {
         // Object models: Leshan's core objects, then the DDF folders (a later file wins for
         // the same id and version).
         List<ObjectModel> models = ObjectLoader.loadAllDefault();
@@ -187,7 +233,8 @@ public class LeshanPeer {
         }
 
         // Two endpoints on the given address: CoAP (NoSec) and CoAPS (PSK, the keys from the
-        // security store; no certificate or raw public key is configured, so PSK suites only).
+        // security store; with --x509-cert and --x509-key also X.509, so the ECDHE-ECDSA suites
+        // too: Californium picks its suites from the credentials it has).
         CaliforniumServerEndpointsProvider.Builder endpoints = new CaliforniumServerEndpointsProvider.Builder(
                 new CoapServerProtocolProvider(), new CoapsServerProtocolProvider());
         endpoints.addEndpoint(new InetSocketAddress(host, coapPort), Protocol.COAP);
@@ -199,8 +246,21 @@ public class LeshanPeer {
         LeshanServerBuilder builder = new LeshanServerBuilder();
         builder.setObjectModelProvider(new VersionedModelProvider(models));
         builder.setSecurityStore(security);
+        if (x509.chain != null) {
+            builder.setCertificateChain(x509.chain);
+            builder.setPrivateKey(x509.key);
+            builder.setPublicKey(x509.chain[0].getPublicKey());
+        }
+        if (!x509.trust.isEmpty()) {
+            builder.setTrustedCertificates(x509.trust.toArray(new Certificate[0]));
+        }
         builder.setEndpointsProviders(endpoints.build());
         server = builder.build();
+        // Leshan leaves out an endpoint it cannot configure (a key that does not match the
+        // certificate, say) with only a warning: that is a failed start here.
+        if (server.getEndpoint(Protocol.COAPS) == null) {
+            throw new IllegalStateException("no CoAPS endpoint: Leshan could not configure DTLS (see its warning above)");
+        }
 
         server.getRegistrationService().addListener(new RegistrationListener() {
             @Override
@@ -352,6 +412,14 @@ public class LeshanPeer {
             byte[] key = Hex.decodeHex(text(cmd, "key").toCharArray());
             security.remove(endpoint, false); // a new key for the same endpoint replaces the old one
             security.add(SecurityInfo.newPreSharedKeyInfo(endpoint, text(cmd, "identity"), key));
+            return ok(null);
+        }
+        case "add-x509": {
+            // the client's certificate must chain to a --x509-trust certificate and carry
+            // CN = endpoint
+            String endpoint = text(cmd, "endpoint");
+            security.remove(endpoint, false);
+            security.add(SecurityInfo.newX509CertInfo(endpoint));
             return ok(null);
         }
         case "remove-security": {
@@ -542,7 +610,19 @@ public class LeshanPeer {
         LwM2mPeer peer = reg.getClientTransportData();
         LwM2mIdentity identity = peer.getIdentity();
         e.put("secure", identity != null && identity.isSecure());
-        e.put("identity", identity instanceof PskIdentity ? ((PskIdentity) identity).getPskIdentity() : null);
+        if (identity instanceof PskIdentity) {
+            e.put("identity", ((PskIdentity) identity).getPskIdentity());
+            e.put("identity_type", "psk");
+        } else if (identity instanceof X509Identity) {
+            e.put("identity", ((X509Identity) identity).getX509CommonName());
+            e.put("identity_type", "x509");
+        } else if (identity instanceof RpkIdentity) {
+            e.put("identity", Hex.encodeHexString(((RpkIdentity) identity).getPublicKey().getEncoded()).toLowerCase());
+            e.put("identity_type", "rpk");
+        } else {
+            e.putNull("identity");
+            e.put("identity_type", identity != null && identity.isSecure() ? "oscore" : null);
+        }
         e.put("transport", reg.getLastEndpointUsed() == null ? null : reg.getLastEndpointUsed().getScheme());
         e.put("queue", reg.usesQueueMode());
         e.put("sms", reg.getSmsNumber());
@@ -694,6 +774,44 @@ public class LeshanPeer {
                 : ContentFormat.fromName(name.toUpperCase());
         if (f == null) throw new IllegalArgumentException("unknown content format " + name);
         return f;
+    }
+
+    // -- key material
+
+    static List<X509Certificate> certificates(File file) throws Exception {
+        // every certificate of a DER or PEM file (the JDK's parser reads either)
+        List<X509Certificate> out = new ArrayList<>();
+        try (java.io.InputStream in = new ByteArrayInputStream(Files.readAllBytes(file.toPath()))) {
+            for (Certificate c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                out.add((X509Certificate) c);
+            }
+        }
+        if (out.isEmpty()) throw new IllegalArgumentException("no certificate in " + file);
+        return out;
+    }
+
+    static PrivateKey privateKey(File file) throws Exception {
+        // DER or PEM, PKCS#8 or SEC1 (RFC 5915)
+        byte[] data = Files.readAllBytes(file.toPath());
+        if (new String(data, 0, Math.min(data.length, 64), StandardCharsets.US_ASCII).contains("-----BEGIN")) {
+            PemReader pem = new PemReader(new ByteArrayInputStream(data));
+            try {
+                String tag;
+                data = null;
+                while ((tag = pem.readNextBegin()) != null) {
+                    if (tag.contains("PRIVATE KEY")) {
+                        data = pem.readToEnd();
+                        break;
+                    }
+                }
+            } finally {
+                pem.close();
+            }
+            if (data == null) throw new IllegalArgumentException("no PRIVATE KEY block in " + file);
+        }
+        PrivateKey key = Asn1DerDecoder.readPrivateKey(data).getPrivateKey();
+        if (key == null) throw new IllegalArgumentException("no private key in " + file);
+        return key;
     }
 
     static String text(JsonNode cmd, String field) {
