@@ -1,6 +1,7 @@
 # The client as the user runs it on a host: tools/host_run.py in a subprocess (the venv's
 # Python, unbuffered), its log lines collected by a reader thread. Every wait is bounded;
 # close() always leaves no process behind.
+import json
 import os
 import re
 import signal
@@ -36,6 +37,40 @@ def wait_until(predicate, timeout, interval=0.02):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def json_line(line):
+    # The JSON object a peer printed on one line, None for any other line.
+    if not line.startswith("{"):
+        return None
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
+def stop_process(proc, *readers):
+    # Ends a peer driven through its stdin: closing stdin asks it to stop, then SIGTERM, then
+    # SIGKILL, 5 s apart; then its reader threads and streams are closed.
+    try:
+        if proc.stdin and not proc.stdin.closed:
+            proc.stdin.close()
+    except OSError:
+        pass
+    for stop in (None, proc.terminate, proc.kill):
+        if stop is not None:
+            stop()
+        try:
+            proc.wait(5)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    for reader in readers:
+        reader.thread.join(5)
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
 
 
 class Lines:

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import threading
 
-from peers.host import ROOT, Lines
+from peers.host import ROOT, Lines, json_line, stop_process
 
 BUILD = ROOT / "build" / "leshan"
 CLASSPATH = "%s:%s/*" % (BUILD / "classes", BUILD / "lib")
@@ -104,7 +104,7 @@ class LeshanServer:
         return self.out.count()
 
     def messages(self, start=0):
-        return [m for m in map(_json, self.out.lines(start)) if m is not None]
+        return [m for m in map(json_line, self.out.lines(start)) if m is not None]
 
     def events(self, name, start=0, endpoint=None):
         return [m for m in self.messages(start) if _is_event(m, name, endpoint)]
@@ -113,13 +113,13 @@ class LeshanServer:
         # The first event `name` (of `endpoint`, and for which where(event) is true) from
         # index start on; fails the test after timeout seconds.
         def match(line):
-            m = _json(line)
+            m = json_line(line)
             return _is_event(m, name, endpoint) and (where is None or where(m))
 
         line = self.out.wait(match, timeout, start)
         assert line is not None, "no %r event%s from Leshan within %.0f s\n%s" % (
             name, "" if endpoint is None else " of " + endpoint, timeout, self.dump())
-        return _json(line)
+        return json_line(line)
 
     # -- stderr: the CoAP trace (--trace), e.g. "coap -> RST        MID=55173"
 
@@ -154,9 +154,9 @@ class LeshanServer:
             self.proc.stdin.flush()
         except OSError as exc:
             raise AssertionError("Leshan is gone (%s)\n%s" % (exc, self.dump()))
-        line = self.out.wait(lambda l: (_json(l) or {}).get("id") == cid, timeout + 5, start)
+        line = self.out.wait(lambda l: (json_line(l) or {}).get("id") == cid, timeout + 5, start)
         assert line is not None, "no answer to %r within %.0f s\n%s" % (cmd, timeout + 5, self.dump())
-        answer = _json(line)
+        answer = json_line(line)
         if check and not answer.get("ok"):
             raise LeshanError(answer, cmd)
         return answer
@@ -212,35 +212,7 @@ class LeshanServer:
             "\n".join("    " + l for l in self.out.lines()), "\n".join("    " + l for l in self.err.lines()))
 
     def close(self):
-        # Closing stdin stops the server and ends the JVM; then SIGTERM, then SIGKILL.
-        try:
-            if self.proc.stdin and not self.proc.stdin.closed:
-                self.proc.stdin.close()
-        except OSError:
-            pass
-        for stop in (None, self.proc.terminate, self.proc.kill):
-            if stop is not None:
-                stop()
-            try:
-                self.proc.wait(5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        self.out.thread.join(5)
-        self.err.thread.join(5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream:
-                stream.close()
-
-
-def _json(line):
-    if not line.startswith("{"):
-        return None
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        return None
-    return msg if isinstance(msg, dict) else None
+        stop_process(self.proc, self.out, self.err)
 
 
 def _is_event(msg, name, endpoint):

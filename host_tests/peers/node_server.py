@@ -5,7 +5,7 @@ import json
 import subprocess
 import threading
 
-from peers.host import ROOT, Lines
+from peers.host import ROOT, Lines, json_line, stop_process
 
 SCRIPT = ROOT / "host_tests" / "peers" / "lwm2m_server.js"
 
@@ -37,7 +37,7 @@ class NodeServer:
         # but indices count every line).
         out = []
         for line in self.out.lines(start):
-            msg = _parse(line)
+            msg = json_line(line)
             if msg is not None:
                 out.append(msg)
         return out
@@ -51,13 +51,13 @@ class NodeServer:
 
     def wait_event(self, name, timeout, start=0, endpoint=None):
         def match(line):
-            msg = _parse(line)
+            msg = json_line(line)
             return msg is not None and msg.get("event") == name and (endpoint is None or msg.get("endpoint") == endpoint)
 
         line = self.out.wait(match, timeout, start)
         assert line is not None, "no %r event%s from the node server within %.0f s\n%s" % (
             name, "" if endpoint is None else " for " + endpoint, timeout, self.dump())
-        return _parse(line)
+        return json_line(line)
 
     # -- stdin: commands
 
@@ -73,9 +73,9 @@ class NodeServer:
         start = self.mark()
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
-        line = self.out.wait(lambda l: (_parse(l) or {}).get("id") == cid, timeout, start)
+        line = self.out.wait(lambda l: (json_line(l) or {}).get("id") == cid, timeout, start)
         assert line is not None, "no answer to %r within %.0f s\n%s" % (cmd, timeout, self.dump())
-        answer = _parse(line)
+        answer = json_line(line)
         if "error" in answer:
             raise NodeError(answer["error"])
         return answer["result"]
@@ -102,33 +102,4 @@ class NodeServer:
             "\n".join("    " + l for l in self.out.lines()), "\n".join("    " + l for l in self.err.lines()))
 
     def close(self):
-        # Closing stdin ends the harness; then SIGTERM, then SIGKILL.
-        try:
-            if self.proc.stdin and not self.proc.stdin.closed:
-                self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.out.thread.join(5)
-        self.err.thread.join(5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream:
-                stream.close()
-
-
-def _parse(line):
-    if not line.startswith("{"):
-        return None
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        return None
-    return msg if isinstance(msg, dict) else None
+        stop_process(self.proc, self.out, self.err)
