@@ -621,3 +621,34 @@ def test_x509_a_server_certificate_the_client_does_not_trust(leshan_x509, hosts,
     mark = leshan.mark()
     run, ep = start_x509_client(leshan, hosts, pki, "x509trust", trust=other.ca_file)
     _assert_register_fails_quietly(leshan, run, ep, mark)
+
+
+def test_psk_registration_and_an_execute_that_runs_once_through_30_percent_loss(leshan, hosts):
+    # The relay of test_integration_lossy.py between the client and Leshan's CoAPS endpoint,
+    # dropping 30 % of the datagrams each way from its seeded draws: the DTLS handshake, the
+    # Register and an Execute all get through by retransmission. The client's first answer to
+    # the Execute (its first application record after it) is dropped on top, so Leshan sends
+    # the Execute again: the client answers that copy from its cache and runs it once.
+    import sys
+
+    sys.path.insert(0, str(ROOT / "host_tests"))
+    from peers.relay import UP, UdpRelay
+
+    relay = UdpRelay(("127.0.0.1", leshan.coaps_port), log=lambda line: None)
+    try:
+        relay.set_loss(0.3, 13)
+        ep = endpoint("lossy")
+        identity = ep + "-id"
+        leshan.add_psk(ep, identity, PSK_KEY)
+        mark = leshan.mark()
+        run = hosts.start("coaps://127.0.0.1:%d" % relay.port, ep, LIFETIME,
+                          extra=["--psk-identity", identity, "--psk-key", PSK_KEY])
+        leshan.wait_event("registered", 90, start=mark, endpoint=ep)
+        log_mark = run.mark()
+        relay.drop_next(UP, lambda data: data[:1] == b"\x17")  # DTLS application data
+        assert leshan.execute(ep, "/1/0/8", timeout=90)["code"] == "CHANGED"
+        leshan.wait_event("updated", 90, start=mark, endpoint=ep)
+        assert run.count_log(r"^0\.02 POST /1/0/8 -> 2\.04 Changed$", log_mark) == 1
+        assert any(r.why == "forced" for r in relay.seen(UP)), "the forced drop did not happen"
+    finally:
+        relay.close()
