@@ -340,7 +340,7 @@ def test_creates_stop_before_the_registration_outgrows_a_datagram():
     assert codes[0] == 0x41 and codes[-1] == 0x80
     created = len(client.model.object(3303).instances)
     assert codes == [0x41] * created + [0x80] * (150 - created)
-    register = client._register_message(client.servers[0])
+    register = client.servers[0].register_message()
     assert len(coap.encode(register)) <= 1152
 
 

@@ -8,6 +8,7 @@ from micropython import const
 
 from lwm2m import Error, coap, dm, link
 from lwm2m.exchange import Exchange
+from lwm2m.registration import Server, split_uri
 from lwm2m.observe import Observer
 
 _CON = const(0)
@@ -35,92 +36,18 @@ _SENML_JSON = const(110)
 # Any other (If-Match, Block1, Block2, Proxy-Uri ...) is answered 4.02 Bad Option.
 _UNDERSTOOD = (3, 7, 11, 15, 17)
 
-# Registration states of a server
-_IDLE = const(0)  # register at next_at
-_WAITING = const(1)  # a Register, Update or De-register is outstanding
-_REGISTERED = const(2)  # update at next_at
-_DISABLED = const(3)  # register again at next_at
-
 _BUF_SIZE = const(1280)  # one datagram: the 1152-byte CoAP maximum plus headroom
 _DATAGRAM_MAX = const(1152)  # what a Register must fit in (RFC 7252 4.6) until block-wise
 _DTLS_OVERHEAD = const(64)  # a DTLS 1.2 record's header, nonce, tag and padding, at most
 _HANDSHAKE_POLL_MS = const(100)  # how often a DTLS handshake is driven: its timers need it
-_HANDSHAKE_MS = const(30000)  # a handshake not done by then is given up (a wrong PSK is silent)
-_RETRY_FIRST_MS = const(10000)
-_RETRY_MAX_MS = const(300000)
-_MAX_TRANSMIT_WAIT_S = const(93)
 _SLEEP_MAX_MS = const(60000)
 _PARK_MS = const(0x1FFFFFFF)  # parked by stop(): about 6 days
-# A wait is taken in steps of at most this (3.1 days): ticks_add refuses half the ticks
-# period (2**29 ms on boards) and more, and lifetimes reach 2**32-1 s.
-_STEP_MS = const(0x10000000)
 _SERVER_ERROR = const(0xA0)
 
 # The defaults of the caps on what servers can make the client hold (the "limits" of
 # config.json): observations and Write-Attributes paths per server, instances each server
 # may Create per object, and the duplicate cache (see lwm2m.exchange) in requests and bytes.
 LIMITS = {"observations": 16, "attributes": 32, "instances": 8, "duplicates": 32, "duplicate_bytes": 4096}
-
-
-def split_uri(uri):
-    # "coap://host:port" -> (scheme, host, port); IPv6 literals in brackets.
-    scheme, sep, rest = uri.partition("://")
-    if not sep or scheme not in ("coap", "coaps"):
-        raise ValueError("server URI %r: expected coap://host[:port]" % uri)
-    rest = rest.split("/")[0]
-    if rest.startswith("["):
-        host, _, port = rest[1:].partition("]")
-        port = port[1:]
-    else:
-        host, _, port = rest.partition(":")
-    if not host or (port and not port.isdigit()):
-        raise ValueError("server URI %r: expected coap://host[:port]" % uri)
-    return scheme, host, int(port) if port else (5684 if scheme == "coaps" else 5683)
-
-
-class Server:
-    # One management server and the state of our registration with it.
-    def __init__(self, ssid, uri, addr, instance):
-        self.ssid = ssid
-        self.uri = uri
-        self.addr = addr
-        self.instance = instance  # its Server (1) object instance
-        self.context = None  # the tls.SSLContext of a coaps:// server
-        self.check = None  # what to check when its handshake times out
-        self.handshake_at = None  # ticks when its current DTLS handshake began, until done
-        self.state = _IDLE
-        self.next_at = 0  # ticks of the end of the current step of the wait
-        self.later_ms = 0  # what is left of the wait after that step
-        self.retry_ms = _RETRY_FIRST_MS
-        self.location = None
-        self.sent_lifetime = None
-        self.sent_binding = None
-        self.links_changed = False
-        self.update_now = False
-
-    def schedule(self, now, ms):
-        # Due ms from now, however long that is (up to 2**32-1 s), in steps of _STEP_MS.
-        step = min(ms, _STEP_MS)
-        self.next_at = time.ticks_add(now, step)
-        self.later_ms = ms - step
-
-    def left(self, now):
-        # The ms until due, or until the current step ends; 0 or less when due.
-        left = time.ticks_diff(self.next_at, now)
-        if left <= 0 and self.later_ms:
-            self.schedule(self.next_at, self.later_ms)
-            left = time.ticks_diff(self.next_at, now)
-        return left
-
-    def lifetime(self):
-        return self.instance.get(1)
-
-    def binding(self):
-        return self.instance.get(7) if self.instance.has(7) else "U"
-
-    def defaults(self):
-        inst = self.instance
-        return (inst.get(2) if inst.has(2) else 0), (inst.get(3) if inst.has(3) else 0)
 
 
 class Client:
@@ -171,12 +98,12 @@ class Client:
                 except ValueError as exc:
                     self.log("%s: not registering" % exc)
                     continue
-            entry = Server(ssid, uri, self.transport.resolve(host, port), server)
+            entry = Server(self, ssid, uri, self.transport.resolve(host, port), server)
             entry.context = context
             entry.check = "PSK identity and key" if inst.get(2) == 0 else "certificates"
-            server.on_execute(8, lambda _args, s=entry: self._trigger_update(s))
-            server.on_execute(4, lambda _args, s=entry: self._disable(s))
-            server.on_write(1, lambda _value, s=entry: self._trigger_update(s))
+            server.on_execute(8, lambda _args, s=entry: s.trigger_update())
+            server.on_execute(4, lambda _args, s=entry: s.disable())
+            server.on_write(1, lambda _value, s=entry: s.trigger_update())
             self.servers.append(entry)
         if not self.servers:
             self.log("no management server configured")
@@ -195,7 +122,7 @@ class Client:
         self.exchange.poll(self.buf, now)
         wait = self.observer.poll(now)
         for server in self.servers:
-            wait = min(wait, self._step(server, now))
+            wait = min(wait, server.step(now))
         while self.deferred:
             action = self.deferred.pop(0)
             try:
@@ -229,34 +156,16 @@ class Client:
         for server in self.servers:
             self.exchange.cancel(server.addr)
             if server.location:
-                self._deregister(server)
+                server.deregister()
             else:
-                self._park(server, _PARK_MS)
+                server.park(_PARK_MS)
         start = time.ticks_ms()
-        while any(s.state == _WAITING for s in self.servers):
+        while any(s.waiting() for s in self.servers):
             if time.ticks_diff(time.ticks_ms(), start) >= timeout_ms:
                 break
             self.transport.wait(min(self.poll(), 100))
 
-    def _step(self, server, now):
-        if server.state == _WAITING:
-            if server.handshake_at is not None:
-                self._handshake_deadline(server, now)
-            return _SLEEP_MAX_MS
-        if server.state == _REGISTERED and server.update_now:
-            server.update_now = False
-            self._update(server)
-            return _SLEEP_MAX_MS
-        left = server.left(now)
-        if left > 0:
-            return left
-        if server.state == _REGISTERED:
-            self._update(server)
-        else:
-            self._register(server)
-        return _SLEEP_MAX_MS
-
-    # -- registration -------------------------------------------------------------------
+    # -- registration (lwm2m.registration does it, server by server) ----------------------
 
     def links(self):
         # The object list of Register and Update, Security excluded (TS Core 6.2.1). A 1.1
@@ -278,142 +187,10 @@ class Client:
                 links.append(("/%d/%d" % (oid, iid), []))
         return link.encode(links).encode()
 
-    def _register_message(self, server):
-        msg = coap.Message(_CON, _POST, 0, b"\0\0\0\0")  # the token as long as the one sent
-        msg.set_path("/rd")
-        msg.add_query("ep", self.endpoint)
-        msg.add_query("lt", server.lifetime())
-        msg.add_query("lwm2m", self.version)
-        msg.add_query("b", server.binding())
-        msg.add(_CONTENT_FORMAT, _LINK_FORMAT)
-        msg.payload = self.links()
-        return msg
-
-    def _register(self, server):
-        msg = self._register_message(server)
-        msg.token = b""
-        if server.context:
-            # A new DTLS session for every Register: after a failure the old one may be gone
-            # at the server (restarted, or its NAT binding expired).
-            dropped = self.exchange.cancel(server.addr)
-            if dropped:
-                self.log("%s: %d messages of the old DTLS session dropped" % (server.uri, dropped))
-            self.transport.secure(server.addr, server.context)
-            server.handshake_at = self.now
-        lifetime = server.lifetime()
-        server.state = _WAITING
-        server.sent_lifetime = lifetime
-        server.sent_binding = server.binding()
-        server.links_changed = False
-        self.observer.cancel(server.ssid)  # a new registration starts without observations
-        self.log("register with %s as %s (lifetime %d s)" % (server.uri, self.endpoint, lifetime))
-        self.exchange.request(msg, server.addr, lambda r: self._registered(server, r), self.now)
-
-    def _registered(self, server, response):
-        if response is not None and response.code == _CREATED:
-            try:
-                server.location = response.path(_LOCATION_PATH)
-            except Error:  # a Location-Path that is not UTF-8
-                self._retry(server, "register", response)
-                return
-            server.retry_ms = _RETRY_FIRST_MS
-            suite = " over %s" % self.transport.cipher(server.addr) if server.context else ""
-            self.log("registered with %s at %s%s" % (server.uri, server.location, suite))
-            self._schedule_update(server)
-        else:
-            self._retry(server, "register", response)
-
-    def _schedule_update(self, server):
-        # Update before the lifetime runs out, leaving time for retransmissions.
-        lifetime = server.sent_lifetime
-        margin = min(max(lifetime // 10, _MAX_TRANSMIT_WAIT_S), lifetime // 2)
-        server.state = _REGISTERED
-        server.schedule(self.now, (lifetime - margin) * 1000)
-
-    def _handshake_deadline(self, server, now):
-        # The handshake has its own deadline, shorter than the Register's retransmissions; a
-        # failed one (an alert, a certificate refused) is given up at once.
-        if self.transport.cipher(server.addr) is not None:
-            server.handshake_at = None
-        elif self.transport.failure(server.addr) or time.ticks_diff(now, server.handshake_at) >= _HANDSHAKE_MS:
-            server.handshake_at = None
-            self.exchange.cancel(server.addr)
-            self._retry(server, "register", None)
-
-    def _retry(self, server, what, response):
-        reason = "no answer" if response is None else coap.code_name(response.code)
-        if server.context and self.transport.cipher(server.addr) is None:
-            # A wrong PSK is not told: the server drops the handshake without a word.
-            reason = self.transport.failure(server.addr) or "the DTLS handshake timed out: check the " + server.check
-        self.log("%s with %s failed (%s); retrying in %d s" % (what, server.uri, reason, server.retry_ms // 1000))
-        server.state = _IDLE
-        server.location = None
-        server.schedule(self.now, server.retry_ms)
-        server.retry_ms = min(server.retry_ms * 2, _RETRY_MAX_MS)
-
-    def _update(self, server):
-        # Update carries only what changed since the last Register or Update.
-        msg = coap.Message(_CON, _POST)
-        msg.set_path(server.location)
-        lifetime = server.lifetime()
-        if lifetime != server.sent_lifetime:
-            msg.add_query("lt", lifetime)
-        if server.binding() != server.sent_binding:
-            msg.add_query("b", server.binding())
-        if server.links_changed:
-            msg.add(_CONTENT_FORMAT, _LINK_FORMAT)
-            msg.payload = self.links()
-        server.state = _WAITING
-        sent = (lifetime, server.binding(), server.links_changed)
-        server.links_changed = False
-        self.log("update %s at %s" % (server.uri, server.location))
-        self.exchange.request(msg, server.addr, lambda r: self._updated(server, r, sent), self.now)
-
-    def _updated(self, server, response, sent):
-        if response is not None and response.code == _CHANGED:
-            server.sent_lifetime, server.sent_binding = sent[0], sent[1]
-            self._schedule_update(server)
-        elif response is not None and response.code == _NOT_FOUND:
-            self.log("%s forgot our registration: registering again" % server.uri)
-            server.state = _IDLE
-            server.schedule(self.now, 0)
-        else:
-            server.links_changed = server.links_changed or sent[2]
-            self._retry(server, "update", response)
-
-    def _deregister(self, server):
-        msg = coap.Message(_CON, _DELETE)
-        msg.set_path(server.location)
-        server.state = _WAITING
-        self.log("de-register from %s" % server.uri)
-        self.exchange.request(msg, server.addr, lambda r: self._deregistered(server, r), self.now)
-
-    def _deregistered(self, server, response):
-        server.location = None
-        if server.state == _WAITING:  # not disabled meanwhile: stop() asked for it
-            self._park(server, _PARK_MS)
-
-    def _park(self, server, ms):
-        # No registration until ms from now.
-        server.state = _DISABLED
-        server.schedule(self.now, ms)
-
-    def _trigger_update(self, server):
-        server.update_now = True
-
-    def _disable(self, server):
-        # Execute /1/x/4: de-register now, register again after the Disable Timeout (/1/x/5).
-        timeout = server.instance.get(5) if server.instance.has(5) else 86400
-        self.log("disabled by %s for %d s" % (server.uri, timeout))
-        self.observer.cancel(server.ssid)
-        if server.location:
-            self._deregister(server)
-        self._park(server, timeout * 1000)
-
     def _tree_changed(self):
         for server in self.servers:
             server.links_changed = True
-            server.update_now = server.state == _REGISTERED
+            server.update_now = server.registered()
 
     # -- requests from servers ----------------------------------------------------------
 
@@ -438,7 +215,7 @@ class Client:
         server = self._server_at(addr)
         if server is None:
             raise Error(_UNAUTHORIZED, "not a registered server")
-        if server.state == _DISABLED:
+        if server.disabled():
             raise Error(_UNAUTHORIZED, "disabled: not serving this server until it registers again")
         for number, _value in request.options:
             if number & 1 and number not in _UNDERSTOOD:
@@ -534,7 +311,7 @@ class Client:
         grows = len(",</%d/%d>" % (obj.oid, iid))
         for each in self.servers:
             room = _DATAGRAM_MAX - (_DTLS_OVERHEAD if each.context else 0)
-            if len(coap.encode(self._register_message(each))) + grows > room:
+            if len(coap.encode(each.register_message())) + grows > room:
                 raise Error(_BAD_REQUEST, "/%d/%d would not fit the registration in one datagram" % (obj.oid, iid))
 
     def _notify(self, obs, con):
