@@ -40,6 +40,8 @@ _FIELDS = (
     ("certificate", "", lambda v: isinstance(v, str), "a file name"),
     ("private_key", "", lambda v: isinstance(v, str), "a file name"),
     ("server_certificate", "", lambda v: isinstance(v, str), "a file name"),
+    ("ack_timeout", 2, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.1 <= v <= 60,
+     "a number of seconds from 0.1 to 60"),
     ("state_dir", "/state", lambda v: v is None or _is_text(v), "a folder or null"),
 )
 # The caps on what servers can make the client hold; a field left out keeps the client's

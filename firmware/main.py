@@ -39,7 +39,8 @@ def build(config, board, transport, objects_dir, log=print):
         if model.object(oid) is None:
             raise ValueError("%s/%d.json: missing: the core objects are needed" % (objects_dir, oid))
     endpoint = config["endpoint"] or board.endpoint_name()
-    client = Client(model, endpoint, transport, config["lwm2m"], log, limits=config["limits"])
+    client = Client(model, endpoint, transport, config["lwm2m"], log, limits=config["limits"],
+                    ack_timeout_ms=int(config["ack_timeout"] * 1000))
     if config["security"] == "psk":
         core.add_security(model, config["server"], 1, mode=_PSK, identity=config["psk_identity"].encode(),
                           secret=bytes.fromhex(config["psk_key"]))

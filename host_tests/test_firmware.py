@@ -52,6 +52,8 @@ def test_limits_and_the_longest_lifetime_reach_the_client():
     ({"psk_key": "abc"}, "config.json: psk_key: expected the key as hex digits, got 'abc'"),
     ({"colour": "red"}, "config.json: colour: unknown field"),
     ({"wifi": {"ssid": 5}}, "config.json: wifi.ssid: expected a string, got 5"),
+    ({"ack_timeout": 0}, "config.json: ack_timeout: expected a number of seconds from 0.1 to 60, got 0"),
+    ({"ack_timeout": "2"}, "config.json: ack_timeout: expected a number of seconds from 0.1 to 60, got '2'"),
     ({"wifi": {"ssid": "a", "retries": 0}}, "config.json: wifi.retries: expected a positive count, got 0"),
     ({"security": "psk"}, "config.json: security: 'psk' with coap://192.0.2.10:5683: expected \"psk\" or \"certificate\" for a coaps:// server"),
     ({"server": "coaps://192.0.2.10:5684", "security": "certificate", "certificate": "c.der", "private_key": "k.der"},

@@ -652,3 +652,39 @@ def test_psk_registration_and_an_execute_that_runs_once_through_30_percent_loss(
         assert any(r.why == "forced" for r in relay.seen(UP)), "the forced drop did not happen"
     finally:
         relay.close()
+
+
+def test_after_a_leshan_restart_the_client_handshakes_and_registers_again(hosts):
+    # A Leshan of this test's own, stopped once the client is registered over DTLS and started
+    # again on the same ports: it has lost the DTLS session and the registration, so it drops
+    # the client's next Update unread. Once the Update is given up (ACK_TIMEOUT 0.5 s: about
+    # 20 s), the client makes a new handshake and registers again one retry period (10 s) later.
+    first = LeshanServer()
+    ports = first.coap_port, first.coaps_port
+    ep = endpoint("restart")
+    identity = ep + "-id"
+    try:
+        first.add_psk(ep, identity, PSK_KEY)
+        run = hosts.start(first.coaps_uri, ep, 20, extra=["--psk-identity", identity, "--psk-key", PSK_KEY,
+                                                          "--ack-timeout", "0.5"])
+        first.wait_event("registered", 20, endpoint=ep)
+        run.wait_log(r"^registered with coaps://", 10)
+        assert first.observe(ep, "/3/0/13")["code"] == "CONTENT"
+    finally:
+        first.close()
+    second = LeshanServer(coap_port=ports[0], coaps_port=ports[1])
+    try:
+        second.add_psk(ep, identity, PSK_KEY)
+        mark = run.mark()
+        run.wait_log(r"^update with coaps://127\.0\.0\.1:%d failed \(no answer\); retrying in 10 s$" % ports[1], 45, mark)
+        failed_at = time.monotonic()
+        reg = second.wait_event("registered", 20, endpoint=ep)
+        took = time.monotonic() - failed_at
+        assert 8 < took < 13, took  # the retry period, and the new handshake within it
+        assert reg["secure"] is True and reg["identity"] == identity
+        # the observation's NON notifications went to the new Leshan unread: it ends, and says so
+        run.wait_log(r"^coaps://127\.0\.0\.1:%d: 1 observations ended with the last registration$" % ports[1], 1, mark)
+        run.wait_log(r"^registered with coaps://127\.0\.0\.1:%d at /rd/%s over TLS-PSK-WITH-" % (ports[1], reg["id"]), 5, mark)
+        assert second.read(ep, "/3/0", "TLV")["content"]["resources"]["0"] == board.manufacturer()
+    finally:
+        second.close()

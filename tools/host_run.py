@@ -32,6 +32,7 @@ def parse_args(argv):
     parser.add_argument("--certificate", help="DTLS with certificates: this client's certificate file (DER or PEM)")
     parser.add_argument("--private-key", help="its private key file (DER or PEM)")
     parser.add_argument("--server-certificate", help="the server's certificate or its CA, a file (DER or PEM)")
+    parser.add_argument("--ack-timeout", type=float, default=2, help="CoAP ACK_TIMEOUT in seconds: the first retransmission's wait (default %(default)s)")
     parser.add_argument("--state-dir", default=None, help="folder where the client keeps what servers write to /1 and /3 (default: nothing kept)")
     parser.add_argument("--objects", default=str(ROOT / "firmware" / "objects"), help="folder of compact object definitions")
     return parser.parse_args(argv)
@@ -49,7 +50,7 @@ def log(line):
 def main(argv=None):
     args = parse_args(argv)
     settings = {"server": args.server, "endpoint": args.endpoint, "lifetime": args.lifetime,
-                "lwm2m": args.lwm2m, "state_dir": args.state_dir}
+                "lwm2m": args.lwm2m, "state_dir": args.state_dir, "ack_timeout": args.ack_timeout}
     if args.psk_identity or args.psk_key:
         settings.update(security="psk", psk_identity=args.psk_identity or "", psk_key=args.psk_key or "")
     files = {"certificate": args.certificate, "private_key": args.private_key,

@@ -49,13 +49,18 @@ def test_update_before_the_lifetime_runs_out():
     assert peer.take_one().path() == "/rd/ab12"
 
 
-def test_update_answered_4_04_registers_again():
+def test_update_answered_4_04_registers_again_and_says_the_observations_ended():
     client, peer, _reg = registered()
+    client.model.add_instance(3303, 0, {5700: 20.0})
+    peer.request(GET, "/3303/0/5700", 100, observe=0, token=b"o1")
+    peer.request(GET, "/3/0", 200, observe=0, token=b"o2")
     client.poll(207010)
     peer.answer(peer.take_one(), 0x84)
     client.poll(207011)
     reg = peer.take_one()
-    assert reg.path() == "/rd" and reg.payload == REGISTER_LINKS
+    assert reg.path() == "/rd" and b",</3303/0>," in reg.payload
+    assert "coap://127.0.0.1:5683: 2 observations ended with the last registration" in client.lines
+    assert client.observer.observations == []
 
 
 def test_unreachable_server_is_retried_with_growing_backoff():
@@ -244,6 +249,7 @@ def test_rst_to_a_notification_cancels_the_observation():
     note = peer.take_one()
     peer.inject(coap.Message(RST, 0, note.mid))
     client.poll(300)
+    assert client.lines[-1] == "observation of /3303/0/5700 by coap://127.0.0.1:5683 ended: notification reset or not acknowledged"
     sensor.set(5700, 22.0)
     client.poll(400)
     assert peer.take() == []
@@ -282,6 +288,7 @@ def test_con_notification_at_least_every_con_interval_and_dropped_when_unacknowl
     assert len(client.observer.observations) == 1
     client.poll(92100)
     assert client.observer.observations == []
+    assert client.lines[-1].endswith("/3303/0/5700 by coap://127.0.0.1:5683 ended: notification reset or not acknowledged")
 
 
 def test_disable_deregisters_for_the_disable_timeout():

@@ -348,6 +348,23 @@ def test_first_timeout_is_random_up_to_3_s():
     assert exchange.poll(BUF, 100) == 2999
 
 
+def test_ack_timeout_sets_the_schedule_and_its_random_part():
+    transport = MemoryTransport()
+    exchange = Exchange(transport, content, lambda: 0.5, ack_timeout=500)
+    calls = Calls()
+    exchange.request(get(), SERVER, calls, 0)
+    # 500 + int(0.5 * 250) = 625, doubled at each of the 4 retransmissions: given up at 31 x 625
+    assert exchange.poll(BUF, 0) == 625
+    at = 0
+    for wait in (625, 1250, 2500, 5000):
+        at += wait
+        assert exchange.poll(BUF, at) == 2 * wait
+        assert len(sent(transport)) == (2 if wait == 625 else 1)  # the first send counted once
+    assert exchange.poll(BUF, 31 * 625 - 1) == 1 and calls.args == []
+    exchange.poll(BUF, 31 * 625)
+    assert calls.args == [None]
+
+
 def test_late_poll_retransmits_once_and_restarts_the_timer():
     transport, exchange = setup()
     exchange.request(get(), SERVER, Calls(), 0)

@@ -52,8 +52,9 @@ LIMITS = {"observations": 16, "attributes": 32, "instances": 8, "duplicates": 32
 
 class Client:
     def __init__(self, model, endpoint, transport, version="1.1", log=print, rand=None,
-                 con_interval_ms=86400000, limits=None):
-        # limits: {name: cap} over LIMITS.
+                 con_interval_ms=86400000, limits=None, ack_timeout_ms=2000):
+        # limits: {name: cap} over LIMITS; ack_timeout_ms: CoAP's ACK_TIMEOUT (RFC 7252 4.8),
+        # longer on links with a long round trip, shorter to notice a lost server sooner.
         if version not in ("1.0", "1.1"):
             raise ValueError("lwm2m version %r: expected 1.0 or 1.1" % version)
         self.model = model
@@ -64,7 +65,8 @@ class Client:
         self.limits = dict(LIMITS)
         self.limits.update(limits or {})
         caps = self.limits
-        self.exchange = Exchange(transport, self._handle, rand, log, caps["duplicates"], caps["duplicate_bytes"])
+        self.exchange = Exchange(transport, self._handle, rand, log, caps["duplicates"], caps["duplicate_bytes"],
+                                 ack_timeout_ms)
         self.observer = Observer(self._notify, self._snapshot, self._defaults, self._observation_failed,
                                  con_interval_ms, caps["observations"], caps["attributes"])
         self.buf = bytearray(_BUF_SIZE)
@@ -327,8 +329,13 @@ class Client:
         msg.add(_OBSERVE, obs.seq)
         msg.add(_CONTENT_FORMAT, cf)
         msg.payload = payload
-        self.exchange.notify(msg, server.addr, lambda ok: ok or self.observer.cancel(obs.server, obs.token), self.now)
+        self.exchange.notify(msg, server.addr, lambda ok: ok or self._unacknowledged(server, obs), self.now)
 
+    def _unacknowledged(self, server, obs):
+        # A CON notification timed out or was reset: the server is no longer interested
+        # (RFC 7641 4.5), or it is gone and will observe again once registered again.
+        if self.observer.cancel(obs.server, obs.token):
+            self.log("observation of %s by %s ended: notification reset or not acknowledged" % (dm.path_str(obs.path), server.uri))
 
     def _observation_failed(self, obs, exc):
         # The value cannot be read or encoded (or its target is gone): an error notification

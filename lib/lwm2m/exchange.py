@@ -40,9 +40,9 @@ _TOO_LARGE = const(0x8D)  # 4.13
 _SERVER_ERROR = const(0xA0)  # 5.00
 _SIZE1 = const(60)
 
-# Transmission parameters (RFC 7252 4.8), in ms
-_ACK_TIMEOUT = const(2000)
-_RANDOM_SPAN = const(1000)  # ACK_TIMEOUT * (ACK_RANDOM_FACTOR - 1)
+# Transmission parameters (RFC 7252 4.8), in ms. ACK_TIMEOUT is the Exchange's ack_timeout
+# (2000 by default); the others are those of the default ACK_TIMEOUT, which a shorter one
+# only makes safer (duplicates are remembered longer than needed).
 _MAX_RETRANSMIT = const(4)
 _MAX_TRANSMIT_WAIT = const(93000)
 _NON_LIFETIME = const(145000)
@@ -85,7 +85,7 @@ _SEEN_REPLAYABLE = const(4)  # a GET or a response: may be forgotten first
 
 
 class Exchange:
-    def __init__(self, transport, handler, rand=None, log=print, seen_max=32, seen_bytes=4096):
+    def __init__(self, transport, handler, rand=None, log=print, seen_max=32, seen_bytes=4096, ack_timeout=2000):
         if rand is None:
             from random import random as rand
         self._t = transport
@@ -98,6 +98,7 @@ class Exchange:
         self._seen_max = seen_max
         self._seen_cap = seen_bytes
         self._seen_bytes = 0  # the size of the answers in _seen
+        self._ack_timeout = ack_timeout  # ms
 
     # --- the caller's side
 
@@ -230,7 +231,7 @@ class Exchange:
 
     def _start(self, rec, state, now):
         # First transmission of a CON: the timeout is random in [ACK_TIMEOUT, 1.5 x that).
-        timeout = _ACK_TIMEOUT + int(self._rand() * _RANDOM_SPAN)
+        timeout = self._ack_timeout + int(self._rand() * (self._ack_timeout >> 1))
         rec[_STATE] = state
         rec[_TIMEOUT] = timeout
         rec[_DEADLINE] = ticks_add(now, timeout)

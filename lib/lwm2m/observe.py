@@ -186,11 +186,12 @@ class Observer:
         return n
 
     def cancel(self, server, token=None):
-        # Drops the observation of a server with this token, or all of the server's.
-        self.observations = [
-            obs for obs in self.observations
-            if not (obs.server == server and (token is None or obs.token == token))
-        ]
+        # Drops the observation of a server with this token, or all of the server's; returns
+        # how many were dropped.
+        kept = [obs for obs in self.observations if not (obs.server == server and (token is None or obs.token == token))]
+        dropped = len(self.observations) - len(kept)
+        self.observations = kept
+        return dropped
 
     def changed(self, oid, iid, rid):
         for obs in self.observations:

@@ -50,6 +50,24 @@ def split_uri(uri):
     return scheme, host, int(port) if port else (5684 if scheme == "coaps" else 5683)
 
 
+def handshake_over(transport, addr, started, now):
+    # Is the DTLS handshake with addr, begun at ticks `started`, over? True once done, False
+    # while it runs, None when it failed or ran out of time: it has its own deadline, shorter
+    # than the request's retransmissions, and a failed one (an alert, a refused certificate)
+    # is given up at once.
+    if transport.cipher(addr) is not None:
+        return True
+    if transport.failure(addr) or time.ticks_diff(now, started) >= _HANDSHAKE_MS:
+        return None
+    return False
+
+
+def handshake_failure(transport, addr, check):
+    # Why the handshake with addr failed, for the log; check: what to check when it timed
+    # out, since a wrong PSK is not told: the server drops the handshake without a word.
+    return transport.failure(addr) or "the DTLS handshake timed out: check the " + check
+
+
 class Server:
     # One management server and the state of our registration with it; `client` gives the
     # exchange, the transport, the log, the clock (client.now) and the object list.
@@ -151,7 +169,9 @@ class Server:
         self.sent_lifetime = lifetime
         self.sent_binding = self.binding()
         self.links_changed = False
-        self.client.observer.cancel(self.ssid)  # a new registration starts without observations
+        ended = self.client.observer.cancel(self.ssid)  # a new registration starts without them
+        if ended:
+            self.client.log("%s: %d observations ended with the last registration" % (self.uri, ended))
         self.client.log("register with %s as %s (lifetime %d s)" % (self.uri, self.client.endpoint, lifetime))
         self.client.exchange.request(msg, self.addr, lambda r: self._registered(r), self.client.now)
 
@@ -177,20 +197,17 @@ class Server:
         self.schedule(self.client.now, (lifetime - margin) * 1000)
 
     def _handshake_deadline(self, now):
-        # The handshake has its own deadline, shorter than the Register's retransmissions; a
-        # failed one (an alert, a certificate refused) is given up at once.
-        if self.client.transport.cipher(self.addr) is not None:
+        over = handshake_over(self.client.transport, self.addr, self.handshake_at, now)
+        if over is not False:
             self.handshake_at = None
-        elif self.client.transport.failure(self.addr) or time.ticks_diff(now, self.handshake_at) >= _HANDSHAKE_MS:
-            self.handshake_at = None
+        if over is None:
             self.client.exchange.cancel(self.addr)
             self._retry("register", None)
 
     def _retry(self, what, response):
         reason = "no answer" if response is None else coap.code_name(response.code)
         if self.context and self.client.transport.cipher(self.addr) is None:
-            # A wrong PSK is not told: the server drops the handshake without a word.
-            reason = self.client.transport.failure(self.addr) or "the DTLS handshake timed out: check the " + self.check
+            reason = handshake_failure(self.client.transport, self.addr, self.check)
         self.client.log("%s with %s failed (%s); retrying in %d s" % (what, self.uri, reason, self.retry_ms // 1000))
         self.state = _IDLE
         self.location = None
