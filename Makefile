@@ -16,8 +16,8 @@ bench: setup
 	$(PY) tools/bench.py
 
 # The client on this host with real UDP: make run [SERVER=coap://host:port] [ENDPOINT=name]
-SERVER ?= coap://127.0.0.1:5683
-RUN_ARGS = --server $(SERVER) $(if $(ENDPOINT),--endpoint $(ENDPOINT))
+# or make run BOOTSTRAP=coap://host:port [ENDPOINT=name] (bootstraps first, then registers)
+RUN_ARGS = $(if $(SERVER),--server $(SERVER)) $(if $(BOOTSTRAP),--bootstrap $(BOOTSTRAP)) $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 run: $(VENV)/.installed
 	$(PY) tools/host_run.py $(RUN_ARGS)
 
@@ -66,11 +66,12 @@ node_modules/.installed: package-lock.json
 	touch $@
 
 # The Leshan test peer (host_tests/peers/leshan): Leshan's jars, pinned by its pom.xml, come
-# from Maven Central once (then from ~/.m2, offline) and LeshanPeer.java is compiled against
-# them; a change to either file rebuilds. The old jars go first, so that a version bump leaves
-# no second copy on the classpath. Maven resolves a relative outputDirectory against the pom's
-# folder, hence $(CURDIR).
-$(LESHAN)/.installed: $(LESHAN_SRC)/pom.xml $(LESHAN_SRC)/LeshanPeer.java
+# from Maven Central once (then from ~/.m2, offline) and LeshanPeer.java (the server) and
+# LeshanBootstrapPeer.java (the bootstrap server, which uses LeshanPeer's helpers) are compiled
+# against them; a change to any of these files rebuilds. The old jars go first, so that a
+# version bump leaves no second copy on the classpath. Maven resolves a relative
+# outputDirectory against the pom's folder, hence $(CURDIR).
+$(LESHAN)/.installed: $(LESHAN_SRC)/pom.xml $(LESHAN_SRC)/LeshanPeer.java $(LESHAN_SRC)/LeshanBootstrapPeer.java
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
 	if [ -z "$$v" ] || [ "$$v" -lt 17 ] || ! command -v javac >/dev/null || ! command -v mvn >/dev/null; then \
 		echo "Java 17 or newer (a JDK) and Maven are needed for the Leshan tests: apt-get install openjdk-17-jdk-headless maven" >&2; \
@@ -78,7 +79,7 @@ $(LESHAN)/.installed: $(LESHAN_SRC)/pom.xml $(LESHAN_SRC)/LeshanPeer.java
 	fi
 	rm -rf $(LESHAN)/lib $(LESHAN)/classes
 	mvn -B -q -f $(LESHAN_SRC)/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(LESHAN)/lib
-	javac --release 17 -cp '$(LESHAN)/lib/*' -d $(LESHAN)/classes $(LESHAN_SRC)/LeshanPeer.java
+	javac --release 17 -cp '$(LESHAN)/lib/*' -d $(LESHAN)/classes $(LESHAN_SRC)/LeshanPeer.java $(LESHAN_SRC)/LeshanBootstrapPeer.java
 	touch $@
 
 clean:

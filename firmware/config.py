@@ -27,23 +27,27 @@ def _is_text(value):
     return isinstance(value, str) and value != ""
 
 
-# (field, default, check, what was expected)
-_FIELDS = (
-    ("server", _REQUIRED, _is_uri, _URI),
-    ("bootstrap_server", None, lambda v: v is None or _is_uri(v), _URI + " or null"),
-    ("endpoint", None, lambda v: v is None or _is_text(v), "a name or null (from the board's unique id)"),
-    ("lifetime", 300, _is_seconds, "a number of seconds from 1 to 4294967295"),
-    ("lwm2m", "1.1", lambda v: v in ("1.0", "1.1"), "\"1.0\" or \"1.1\""),
+# The fields of one server account's security; the bootstrap server's have "bootstrap_" before
+# them. (field, default, check, what was expected)
+_SECURITY_FIELDS = (
     ("security", "nosec", lambda v: v in ("nosec", "psk", "certificate"), "\"nosec\", \"psk\" or \"certificate\""),
     ("psk_identity", "", lambda v: isinstance(v, str), "a string"),
     ("psk_key", "", lambda v: isinstance(v, str) and len(v) % 2 == 0 and _is_hex(v), "the key as hex digits"),
     ("certificate", "", lambda v: isinstance(v, str), "a file name"),
     ("private_key", "", lambda v: isinstance(v, str), "a file name"),
     ("server_certificate", "", lambda v: isinstance(v, str), "a file name"),
+)
+_FILES = ("certificate", "private_key", "server_certificate")
+_FIELDS = (
+    ("server", None, lambda v: v is None or _is_uri(v), _URI + " or null (with a bootstrap_server)"),
+    ("bootstrap_server", None, lambda v: v is None or _is_uri(v), _URI + " or null"),
+    ("endpoint", None, lambda v: v is None or _is_text(v), "a name or null (from the board's unique id)"),
+    ("lifetime", 300, _is_seconds, "a number of seconds from 1 to 4294967295"),
+    ("lwm2m", "1.1", lambda v: v in ("1.0", "1.1"), "\"1.0\" or \"1.1\""),
     ("ack_timeout", 2, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.1 <= v <= 60,
      "a number of seconds from 0.1 to 60"),
     ("state_dir", "/state", lambda v: v is None or _is_text(v), "a folder or null"),
-)
+) + _SECURITY_FIELDS + tuple(("bootstrap_" + f[0],) + f[1:] for f in _SECURITY_FIELDS)
 # The caps on what servers can make the client hold; a field left out keeps the client's
 # default (lwm2m.client.LIMITS, listed in CONFIG.md).
 _LIMIT_FIELDS = tuple((name, None, lambda v: v is None or _is_count(v), "a positive count or null")
@@ -105,14 +109,23 @@ def parse(doc, path):
             raise ConfigError("%s: %s: expected %s" % (path, name, expected))
         config[name] = _check(section, fields, path, name + ".")
     config["limits"] = {k: v for k, v in config["limits"].items() if v is not None}
-    secure = config["server"].startswith("coaps://")
-    if secure == (config["security"] == "nosec"):
-        raise ConfigError("%s: security: %r with %s: expected \"psk\" or \"certificate\" for a coaps:// server"
-                          " and \"nosec\" for coap://" % (path, config["security"], config["server"]))
-    for name, expected in _NEEDED.get(config["security"], ()):
-        if not config[name]:
-            raise ConfigError("%s: %s: missing, expected %s for %r" % (path, name, expected, config["security"]))
+    if config["server"] is None and config["bootstrap_server"] is None:
+        raise ConfigError("%s: server: missing, expected %s, or a bootstrap_server" % (path, _URI))
+    for uri, prefix in (("server", ""), ("bootstrap_server", "bootstrap_")):
+        if config[uri] is not None:
+            _check_security(config, path, uri, prefix)
     return config
+
+
+def _check_security(config, path, uri, prefix):
+    # Does the security of the account at config[uri] fit its scheme, with all it needs?
+    security = config[prefix + "security"]
+    if config[uri].startswith("coaps://") == (security == "nosec"):
+        raise ConfigError("%s: %ssecurity: %r with %s: expected \"psk\" or \"certificate\" for a coaps:// server"
+                          " and \"nosec\" for coap://" % (path, prefix, security, config[uri]))
+    for name, expected in _NEEDED.get(security, ()):
+        if not config[prefix + name]:
+            raise ConfigError("%s: %s%s: missing, expected %s for %r" % (path, prefix, name, expected, security))
 
 
 def load(path):
@@ -129,7 +142,7 @@ def load(path):
 def read_files(config, source):
     # Reads the certificate files a checked configuration names: from here on those fields
     # hold the files' contents. `source` names the configuration in errors.
-    for name in ("certificate", "private_key", "server_certificate"):
+    for name in _FILES + tuple("bootstrap_" + name for name in _FILES):
         if config[name]:
             try:
                 with open(config[name], "rb") as f:

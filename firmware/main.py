@@ -41,15 +41,11 @@ def build(config, board, transport, objects_dir, log=print):
     endpoint = config["endpoint"] or board.endpoint_name()
     client = Client(model, endpoint, transport, config["lwm2m"], log, limits=config["limits"],
                     ack_timeout_ms=int(config["ack_timeout"] * 1000))
-    if config["security"] == "psk":
-        core.add_security(model, config["server"], 1, mode=_PSK, identity=config["psk_identity"].encode(),
-                          secret=bytes.fromhex(config["psk_key"]))
-    elif config["security"] == "certificate":  # config.load() has read the files
-        core.add_security(model, config["server"], 1, mode=_CERTIFICATE, identity=config["certificate"],
-                          secret=config["private_key"], server_key=config["server_certificate"])
-    else:
-        core.add_security(model, config["server"], 1)
-    core.add_server(model, 1, config["lifetime"])
+    if config["bootstrap_server"]:
+        _add_account(model, config, "bootstrap_", None)
+    if config["server"]:
+        _add_account(model, config, "", 1)
+        core.add_server(model, 1, config["lifetime"])
     core.add_device(model, board, client.defer)
     core.add_connectivity(model, board)
     if model.object(_TEMPERATURE) and board.temperature() is not None:
@@ -61,6 +57,22 @@ def build(config, board, transport, objects_dir, log=print):
     if config["state_dir"]:
         _persist(model, client, config["state_dir"], log)
     return client
+
+
+def _add_account(model, config, prefix, ssid):
+    # The factory Security instance of config's server (prefix "") or bootstrap server
+    # ("bootstrap_", ssid None): config.load() has read the certificate files.
+    uri = config[prefix + "server"]
+    security = config[prefix + "security"]
+    bootstrap = ssid is None
+    if security == "psk":
+        core.add_security(model, uri, ssid, bootstrap, _PSK, config[prefix + "psk_identity"].encode(),
+                          bytes.fromhex(config[prefix + "psk_key"]))
+    elif security == "certificate":
+        core.add_security(model, uri, ssid, bootstrap, _CERTIFICATE, config[prefix + "certificate"],
+                          config[prefix + "private_key"], config[prefix + "server_certificate"])
+    else:
+        core.add_security(model, uri, ssid, bootstrap)
 
 
 def _persist(model, client, folder, log):

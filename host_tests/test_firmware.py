@@ -41,7 +41,13 @@ def test_limits_and_the_longest_lifetime_reach_the_client():
 
 @pytest.mark.parametrize("change, message", [
     ({"server": None}, "config.json: server: missing, expected a coap:// or coaps:// URI"),
-    ({"server": "http://x"}, "config.json: server: expected a coap:// or coaps:// URI, got 'http://x'"),
+    ({"server": "http://x"}, "config.json: server: expected a coap:// or coaps:// URI or null (with a bootstrap_server), got 'http://x'"),
+    ({"bootstrap_server": "coaps://192.0.2.10:5784"},
+     "config.json: bootstrap_security: 'nosec' with coaps://192.0.2.10:5784: expected \"psk\" or \"certificate\""),
+    ({"server": None, "bootstrap_server": "coaps://192.0.2.10:5784", "bootstrap_security": "psk", "bootstrap_psk_identity": "ep"},
+     "config.json: bootstrap_psk_key: missing, expected the key as hex digits for 'psk'"),
+    ({"bootstrap_server": "coap://192.0.2.10:5783", "bootstrap_psk_key": "0g"},
+     "config.json: bootstrap_psk_key: expected the key as hex digits, got '0g'"),
     ({"lifetime": "300"}, "config.json: lifetime: expected a number of seconds from 1 to 4294967295, got '300'"),
     ({"lifetime": 0}, "config.json: lifetime: expected a number of seconds from 1 to 4294967295, got 0"),
     ({"lifetime": 1 << 32}, "config.json: lifetime: expected a number of seconds from 1 to 4294967295, got 4294967296"),

@@ -23,7 +23,8 @@ from lwm2m.transport import UdpTransport  # noqa: E402
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Run the LwM2M client on this host.")
-    parser.add_argument("--server", default="coap://127.0.0.1:5683", help="LwM2M server URI (default %(default)s)")
+    parser.add_argument("--server", help="LwM2M server URI (default coap://127.0.0.1:5683 unless --bootstrap)")
+    parser.add_argument("--bootstrap", help="bootstrap server URI: bootstrap from it first (the security flags are then its own)")
     parser.add_argument("--endpoint", default=board.endpoint_name(), help="endpoint name (default %(default)s)")
     parser.add_argument("--lifetime", type=int, default=300, help="registration lifetime in seconds (default %(default)s)")
     parser.add_argument("--lwm2m", choices=("1.0", "1.1"), default="1.1", help="LwM2M version (default %(default)s)")
@@ -49,14 +50,19 @@ def log(line):
 
 def main(argv=None):
     args = parse_args(argv)
-    settings = {"server": args.server, "endpoint": args.endpoint, "lifetime": args.lifetime,
-                "lwm2m": args.lwm2m, "state_dir": args.state_dir, "ack_timeout": args.ack_timeout}
+    server = args.server or (None if args.bootstrap else "coap://127.0.0.1:5683")
+    settings = {"server": server, "bootstrap_server": args.bootstrap, "endpoint": args.endpoint,
+                "lifetime": args.lifetime, "lwm2m": args.lwm2m, "state_dir": args.state_dir,
+                "ack_timeout": args.ack_timeout}
+    prefix = "bootstrap_" if args.bootstrap else ""
     if args.psk_identity or args.psk_key:
-        settings.update(security="psk", psk_identity=args.psk_identity or "", psk_key=args.psk_key or "")
+        settings.update({prefix + "security": "psk", prefix + "psk_identity": args.psk_identity or "",
+                         prefix + "psk_key": args.psk_key or ""})
     files = {"certificate": args.certificate, "private_key": args.private_key,
              "server_certificate": args.server_certificate}
     if any(files.values()):
-        settings.update(security="certificate", **{name: path or "" for name, path in files.items()})
+        settings[prefix + "security"] = "certificate"
+        settings.update({prefix + name: path or "" for name, path in files.items()})
     try:
         config = firmware_config.read_files(firmware_config.parse(settings, "command line"), "command line")
     except firmware_config.ConfigError as exc:

@@ -120,11 +120,12 @@ class Lines:
 
 
 class HostRun:
-    # tools/host_run.py --server URI --endpoint NAME --lifetime S --lwm2m VERSION
+    # tools/host_run.py [--server URI] --endpoint NAME --lifetime S --lwm2m VERSION (server
+    # None: none, for a run that bootstraps, with --bootstrap in extra)
     def __init__(self, server, endpoint, lifetime=300, version="1.1", extra=()):
         self.endpoint = endpoint
-        argv = [python(), "-u", str(HOST_RUN), "--server", server, "--endpoint", endpoint,
-                "--lifetime", str(lifetime), "--lwm2m", version] + list(extra)
+        argv = [python(), "-u", str(HOST_RUN)] + (["--server", server] if server else []) + [
+            "--endpoint", endpoint, "--lifetime", str(lifetime), "--lwm2m", version] + list(extra)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(argv, cwd=str(ROOT), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)

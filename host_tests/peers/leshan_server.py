@@ -21,10 +21,11 @@ JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k",
              "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"]
 
 
-def available():
-    # The peer is built (make setup) and a java runs it: the reason it cannot start, or None.
-    if not (BUILD / ".installed").exists() or not (BUILD / "classes" / "LeshanPeer.class").exists():
-        return "the Leshan peer is not built: run make setup"
+def available(main="LeshanPeer"):
+    # The peer (main: its class) is built (make setup) and a java runs it: the reason it
+    # cannot start, or None.
+    if not (BUILD / ".installed").exists() or not (BUILD / "classes" / (main + ".class")).exists():
+        return "the Leshan peer %s is not built: run make setup" % main
     if shutil.which("java") is None:
         return "no java on PATH"
     return None
@@ -58,32 +59,20 @@ def _summary(answer):
     return " ".join(str(p) for p in parts if p) or json.dumps(answer)
 
 
-class LeshanServer:
-    # LeshanServer() binds CoAP and CoAPS on 127.0.0.1 to ports the kernel chooses (or the
-    # ones given) and waits for the "listening" event, which tells them.
-    # x509_cert and x509_key (files, DER or PEM; an EC P-256 key) give CoAPS an X.509
-    # identity, x509_trust (files) the certificates (CAs) a client's certificate must chain
-    # to; PSK clients keep working beside them.
-    def __init__(self, coap_port=0, coaps_port=0, models=None, trace=True, start_timeout=30,
-                 x509_cert=None, x509_key=None, x509_trust=()):
-        reason = available()
+class LeshanProcess:
+    # One of the peers' JVMs (main: LeshanPeer or LeshanBootstrapPeer, args: its flags) bound
+    # to 127.0.0.1: started, and waited for until its "listening" event tells the ports of its
+    # CoAP and CoAPS endpoints (kernel-chosen unless given in args).
+    def __init__(self, main, args, start_timeout):
+        reason = available(main)
         if reason:
             raise RuntimeError(reason)
-        argv = ["java"] + JVM_FLAGS + ["-cp", CLASSPATH, "LeshanPeer", "--host", "127.0.0.1",
-                                       "--coap-port", str(coap_port), "--coaps-port", str(coaps_port)]
-        for folder in (model_dirs() if models is None else models):
-            argv += ["--models", str(folder)]
-        if trace:
-            argv.append("--trace")
-        if x509_cert is not None or x509_key is not None:
-            argv += ["--x509-cert", str(x509_cert), "--x509-key", str(x509_key)]
-        for path in x509_trust:
-            argv += ["--x509-trust", str(path)]
+        argv = ["java"] + JVM_FLAGS + ["-cp", CLASSPATH, main, "--host", "127.0.0.1"] + args
         # its working folder is a build folder: nothing it might write lands in the tree
         self.proc = subprocess.Popen(argv, cwd=str(BUILD), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1, encoding="utf-8")
-        self.out = Lines(self.proc.stdout, "leshan-stdout")
-        self.err = Lines(self.proc.stderr, "leshan-stderr")
+        self.out = Lines(self.proc.stdout, main + "-stdout")
+        self.err = Lines(self.proc.stderr, main + "-stderr")
         self._ids = 0
         self._lock = threading.Lock()
         try:
@@ -161,6 +150,36 @@ class LeshanServer:
             raise LeshanError(answer, cmd)
         return answer
 
+    # -- the process
+
+    def dump(self):
+        return "  leshan stdout:\n%s\n  leshan stderr:\n%s" % (
+            "\n".join("    " + l for l in self.out.lines()), "\n".join("    " + l for l in self.err.lines()))
+
+    def close(self):
+        stop_process(self.proc, self.out, self.err)
+
+
+
+class LeshanServer(LeshanProcess):
+    # LeshanServer() binds CoAP and CoAPS on 127.0.0.1 to ports the kernel chooses (or the
+    # ones given) and waits for the "listening" event, which tells them.
+    # x509_cert and x509_key (files, DER or PEM; an EC P-256 key) give CoAPS an X.509
+    # identity, x509_trust (files) the certificates (CAs) a client's certificate must chain
+    # to; PSK clients keep working beside them.
+    def __init__(self, coap_port=0, coaps_port=0, models=None, trace=True, start_timeout=30,
+                 x509_cert=None, x509_key=None, x509_trust=()):
+        args = ["--coap-port", str(coap_port), "--coaps-port", str(coaps_port)]
+        for folder in (model_dirs() if models is None else models):
+            args += ["--models", str(folder)]
+        if trace:
+            args.append("--trace")
+        if x509_cert is not None or x509_key is not None:
+            args += ["--x509-cert", str(x509_cert), "--x509-key", str(x509_key)]
+        for path in x509_trust:
+            args += ["--x509-trust", str(path)]
+        super().__init__("LeshanPeer", args, start_timeout)
+
     def clients(self):
         return self.command("clients")["content"]
 
@@ -194,8 +213,7 @@ class LeshanServer:
 
     def add_psk(self, endpoint, identity, key):
         # key: bytes or hex
-        key = key.hex() if isinstance(key, (bytes, bytearray)) else key
-        return self.command("add-psk", endpoint, identity=identity, key=key)
+        return self.command("add-psk", endpoint, identity=identity, key=hex_key(key))
 
     def add_x509(self, endpoint):
         # The endpoint authenticates with a certificate whose CN is its name (chained to an
@@ -205,14 +223,10 @@ class LeshanServer:
     def remove_security(self, endpoint):
         return self.command("remove-security", endpoint)
 
-    # -- the process
 
-    def dump(self):
-        return "  leshan stdout:\n%s\n  leshan stderr:\n%s" % (
-            "\n".join("    " + l for l in self.out.lines()), "\n".join("    " + l for l in self.err.lines()))
-
-    def close(self):
-        stop_process(self.proc, self.out, self.err)
+def hex_key(key):
+    # A PSK as the peers take it: hex digits (given as bytes or hex).
+    return key.hex() if isinstance(key, (bytes, bytearray)) else key
 
 
 def _is_event(msg, name, endpoint):

@@ -103,17 +103,17 @@ def make_client(version="1.1", lifetime=300, pmin=0, pmax=0, limits=None):
 
 class Peer:
     # The server's side of the client's MemoryTransport.
-    def __init__(self, client, transport):
+    def __init__(self, client, transport, addr=SERVER):
         self.client = client
         self.transport = transport
+        self.addr = addr
         self.mid = 0x7000
 
     def take(self):
-        # Every datagram the client sent since the last take(), decoded.
-        out = [coap.decode(data) for data, addr in self.transport.sent]
-        for _data, addr in self.transport.sent:
-            assert addr == SERVER
-        self.transport.sent = []
+        # Every datagram the client sent to this peer since the last take(), decoded.
+        sent = self.transport.sent
+        out = [coap.decode(data) for data, addr in sent if addr == self.addr]
+        self.transport.sent = [item for item in sent if item[1] != self.addr]
         return out
 
     def take_one(self):
@@ -122,7 +122,7 @@ class Peer:
         return sent[0]
 
     def inject(self, msg):
-        self.transport.inject(coap.encode(msg), SERVER)
+        self.transport.inject(coap.encode(msg), self.addr)
 
     def answer(self, request, code, location=None, payload=b""):
         # A piggybacked answer to one of the client's CON requests.

@@ -2,6 +2,8 @@
 # an in-memory transport with explicit clock values. Runs under pytest and in the MicroPython VM.
 import micropython
 
+from time import ticks_add
+
 from fakes import ACK, CON, DELETE, GET, NON, OBSERVE, POST, PUT, RST, make_client, registered
 from lwm2m import coap, tlv
 
@@ -61,6 +63,14 @@ def test_update_answered_4_04_registers_again_and_says_the_observations_ended():
     assert reg.path() == "/rd" and b",</3303/0>," in reg.payload
     assert "coap://127.0.0.1:5683: 2 observations ended with the last registration" in client.lines
     assert client.observer.observations == []
+
+
+def test_registers_at_once_whatever_the_ticks_when_it_starts():
+    # A board up for days starts a client just before its ticks wrap: a deadline of tick 0
+    # would then lie half a ticks period ahead.
+    client, peer = make_client()
+    client.poll(ticks_add(0, -1))
+    assert peer.take_one().path() == "/rd"
 
 
 def test_unreachable_server_is_retried_with_growing_backoff():

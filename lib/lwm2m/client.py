@@ -1,12 +1,14 @@
 # The LwM2M client: one polling loop that registers with each management server found in
 # the Security (0) and Server (1) objects, keeps the registrations alive, answers device
-# management requests and sends notifications. poll() does what is due and returns how long
-# the caller may sleep; run() loops over it, sleeping on the socket.
+# management requests and sends notifications. With no management server, when a
+# registration has failed for good, or when a server asks for it, it bootstraps first
+# (lwm2m.bootstrap). poll() does what is due and returns how long the caller may sleep; run()
+# loops over it, sleeping on the socket.
 import time
 
 from micropython import const
 
-from lwm2m import Error, coap, dm, link
+from lwm2m import Error, coap, core, dm, link
 from lwm2m.exchange import Exchange
 from lwm2m.registration import Server, split_uri
 from lwm2m.observe import Observer
@@ -43,6 +45,7 @@ _HANDSHAKE_POLL_MS = const(100)  # how often a DTLS handshake is driven: its tim
 _SLEEP_MAX_MS = const(60000)
 _PARK_MS = const(0x1FFFFFFF)  # parked by stop(): about 6 days
 _SERVER_ERROR = const(0xA0)
+_UNAVAILABLE = const(0xA3)
 
 # The defaults of the caps on what servers can make the client hold (the "limits" of
 # config.json): observations and Write-Attributes paths per server, instances each server
@@ -71,6 +74,8 @@ class Client:
                                  con_interval_ms, caps["observations"], caps["attributes"])
         self.buf = bytearray(_BUF_SIZE)
         self.servers = []
+        self.bootstrap = None  # the lwm2m.bootstrap.Bootstrap under way
+        self.on_bootstrapped = None  # called after a bootstrap's new servers are set up
         self.deferred = []  # actions to run once the current answers have left
         self.now = time.ticks_ms()
         model.watchers.append(self.observer.changed)
@@ -79,7 +84,17 @@ class Client:
     # -- the loop -----------------------------------------------------------------------
 
     def start(self):
-        # Finds the management servers in /0 and /1 and binds the Server object's actions.
+        # Finds the management servers in /0 and /1; with none, bootstraps when it can.
+        self._configure()
+        if not self.servers and self._bootstrap_account():
+            self.request_bootstrap("no management server account")
+
+    def _configure(self):
+        # A registration for each management account of /0 and /1, with the Server object's
+        # checks and actions bound.
+        for old in self.servers:
+            self.exchange.cancel(old.addr)
+        self.servers = []
         security = self.model.object(0)
         for inst in security.instances.values() if security else ():
             if inst.has(1) and inst.get(1):
@@ -103,12 +118,50 @@ class Client:
             entry = Server(self, ssid, uri, self.transport.resolve(host, port), server)
             entry.context = context
             entry.check = "PSK identity and key" if inst.get(2) == 0 else "certificates"
+            core.check_server_writes(server)
             server.on_execute(8, lambda _args, s=entry: s.trigger_update())
             server.on_execute(4, lambda _args, s=entry: s.disable())
-            server.on_write(1, lambda _value, s=entry: s.trigger_update())
+            server.on_execute(9, lambda _args, s=entry: self.defer(lambda: self.request_bootstrap("asked by " + s.uri)))
+            server.on_write(1, lambda _value, s=entry: s.trigger_update(), lambda value: core.seconds(value, 1))
             self.servers.append(entry)
-        if not self.servers:
+        if not self.servers and not self._bootstrap_account():
             self.log("no management server configured")
+
+    def _bootstrap_account(self):
+        security = self.model.object(0)
+        for inst in security.instances.values() if security else ():
+            if inst.has(1) and inst.get(1):
+                return inst
+        return None
+
+    def request_bootstrap(self, why):
+        # Starts a client-initiated bootstrap (TS Core 6.1.4); False when there is no usable
+        # bootstrap account. Registrations and observations wait for its end.
+        if self.bootstrap is not None:
+            return True
+        account = self._bootstrap_account()
+        if account is None:
+            return False
+        from lwm2m.bootstrap import Bootstrap
+
+        try:
+            bootstrap = Bootstrap(self, account)
+        except ValueError as exc:
+            self.log("cannot bootstrap: %s" % exc)
+            return False
+        self.log("bootstrap from %s: %s" % (bootstrap.uri, why))
+        for server in self.servers:
+            self.exchange.cancel(server.addr)
+            self.observer.cancel(server.ssid)
+        self.bootstrap = bootstrap
+        return True
+
+    def bootstrapped(self):
+        # After an accepted Bootstrap-Finish: registers with the servers it gave.
+        self.bootstrap = None
+        self._configure()
+        if self.on_bootstrapped:
+            self.on_bootstrapped()
 
     def _server_instance(self, ssid):
         servers = self.model.object(1)
@@ -123,8 +176,13 @@ class Client:
         self.now = now
         self.exchange.poll(self.buf, now)
         wait = self.observer.poll(now)
-        for server in self.servers:
-            wait = min(wait, server.step(now))
+        if self.bootstrap is not None:
+            wait = min(wait, self.bootstrap.step(now))
+        else:
+            for server in self.servers:
+                wait = min(wait, server.step(now))
+        if self.deferred:
+            wait = 0  # what they change (a bootstrap's end, new servers) is due at once
         while self.deferred:
             action = self.deferred.pop(0)
             try:
@@ -214,14 +272,18 @@ class Client:
         return response
 
     def _dispatch(self, request, addr):
+        bootstrap = self.bootstrap
+        if bootstrap is not None and addr == bootstrap.addr:
+            _check_options(request)
+            return _response(*bootstrap.serve(request))
         server = self._server_at(addr)
         if server is None:
             raise Error(_UNAUTHORIZED, "not a registered server")
+        if bootstrap is not None:
+            raise Error(_UNAVAILABLE, "bootstrapping: ask again once registered")
         if server.disabled():
             raise Error(_UNAUTHORIZED, "disabled: not serving this server until it registers again")
-        for number, _value in request.options:
-            if number & 1 and number not in _UNDERSTOOD:
-                raise Error(_BAD_OPTION, "critical option %d not supported" % number)
+        _check_options(request)
         path = dm.parse_path(request.get_all(11))
         code = request.code
         cf = request.get(_CONTENT_FORMAT)
@@ -347,6 +409,12 @@ class Client:
         if server is not None:
             msg = coap.Message(_CON, code, 0, obs.token)
             self.exchange.notify(msg, server.addr, lambda ok: None, self.now)
+
+
+def _check_options(request):
+    for number, _value in request.options:
+        if number & 1 and number not in _UNDERSTOOD:
+            raise Error(_BAD_OPTION, "critical option %d not supported" % number)
 
 
 def _log_path(request):

@@ -11,22 +11,31 @@ _WLAN = const(21)  # Network Bearer: 21 WLAN (TS Core E.5)
 
 def add_security(model, uri, ssid, bootstrap=False, mode=_NO_SEC, identity=b"", secret=b"", server_key=b""):
     # identity /0/x/3: the PSK identity or the client's certificate; secret /0/x/5: the PSK or
-    # the private key; server_key /0/x/4: the server's certificate or its CA.
-    return model.add_instance(0, values={
-        0: uri, 1: bootstrap, 2: mode, 3: identity, 4: server_key, 5: secret, 10: ssid, 11: 0,
-    })
+    # the private key; server_key /0/x/4: the server's certificate or its CA. A bootstrap
+    # server's account has no Short Server ID (ssid None).
+    values = {0: uri, 1: bootstrap, 2: mode, 3: identity, 4: server_key, 5: secret, 11: 0}
+    if ssid is not None:
+        values[10] = ssid
+    return model.add_instance(0, values=values)
 
 
 def add_server(model, ssid, lifetime=86400, pmin=0, pmax=0, binding="U", disable_timeout=86400):
-    server = model.add_instance(1, values={
+    # The factory Server instance. Its registration retries (TS Core 6.2.1.1) suit a board
+    # on Wi-Fi: 5 attempts 10, 20, 40 and 80 s apart, then a new sequence after 5 min (or a
+    # bootstrap, when there is a bootstrap server); the TS defaults (60 s, one day) apply to
+    # a Server instance a bootstrap server writes without them.
+    return model.add_instance(1, values={
         0: ssid, 1: lifetime, 2: pmin, 3: pmax, 5: disable_timeout, 6: False, 7: binding,
+        16: True, 17: 5, 18: 10, 19: 300, 20: 1,
     })
-    # What a server writes is checked before anything changes (the client binds the actions).
-    server.on_write(1, None, lambda value: seconds(value, 1))
+
+
+def check_server_writes(server):
+    # What a server writes to a Server instance is checked before anything changes (the
+    # client binds the actions, and the Lifetime's check with them).
     for rid in (2, 3, 5):
         server.on_write(rid, None, seconds)
     server.on_write(7, None, check_binding)
-    return server
 
 
 def seconds(value, least=0):

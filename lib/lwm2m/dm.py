@@ -130,9 +130,9 @@ def read(model, path, accept):
     return _CONTENT, cf, formats.encode(cf, path, records)
 
 
-def _rtype_of(model, base):
+def rtype_of(model, base):
     # The rtype_of callable formats.decode needs for a Write or Create under `base`.
-    def rtype_of(path):
+    def rtype(path):
         if path[:len(base)] != base[:len(path)] or len(path) < 3:
             raise Error(_BAD_REQUEST, "%s is outside %s" % (path_str(path), path_str(base)))
         obj = model.object(path[0])
@@ -142,10 +142,10 @@ def _rtype_of(model, base):
             raise Error(_METHOD_NOT_ALLOWED, "%s is executable: it takes no value" % path_str(path[:3]))
         return obj.rtype(path[2])
 
-    return rtype_of
+    return rtype
 
 
-def _updates(obj, records, writable):
+def values_of(obj, records, writable):
     # {rid: value, or {riid: value} for a multiple resource} from decoded records, each
     # checked against the object: a multiple resource by its instances, a single one as one
     # value, and (when `writable`) only resources a server may write.
@@ -177,19 +177,29 @@ def write(model, path, cf, payload, replace):
             raise Error(_NOT_FOUND, "%s is a single resource: it has no instances" % path_str(path[:3]))
     if len(path) == 2 and not replace and cf is None:
         raise Error(_BAD_REQUEST, "no payload")
-    updates = _updates(obj, formats.decode(cf, path, payload, _rtype_of(model, path)), True)
+    updates = values_of(obj, formats.decode(cf, path, payload, rtype_of(model, path)), True)
     for rid, value in updates.items():
         if obj.is_multiple(rid) and not (replace or len(path) == 2) and inst.has(rid):
             merged = dict(inst.get(rid))
             merged.update(value)
             updates[rid] = merged
-    # Every check first, so that a refused value leaves everything as it was.
+    check(inst, updates)
+    apply(inst, updates)
+    return _CHANGED, None, b""
+
+
+def check(inst, updates):
+    # Runs the application's checks of every value: called before apply(), so that a refused
+    # value leaves everything as it was.
     for rid, value in updates.items():
         _refused(inst.hook(rid, 3), value)
+
+
+def apply(inst, updates):
+    # Sets checked values, each through the application's write hook when it has one.
     for rid, value in updates.items():
         _refused(inst.hook(rid, 1), value)
         inst.set(rid, value)
-    return _CHANGED, None, b""
 
 
 def _refused(hook, value):
@@ -257,13 +267,13 @@ def create(model, path, cf, payload, creator=None, admit=None):
         raise Error(_METHOD_NOT_ALLOWED, "Create needs an object")
     obj = _object(model, path)
     try:
-        records = formats.decode(cf, path, payload, _rtype_of(model, path))
+        records = formats.decode(cf, path, payload, rtype_of(model, path))
     except Error as exc:
         if exc.code != _BAD_REQUEST:
             raise
         # 1.0 servers may send the resources bare, without an Object Instance around them.
         iid = _free_iid(obj)
-        records = formats.decode(cf, path + (iid,), payload, _rtype_of(model, path + (iid,)))
+        records = formats.decode(cf, path + (iid,), payload, rtype_of(model, path + (iid,)))
     iids = set(rpath[1] for rpath, _t, _v in records)
     if len(iids) > 1:
         raise Error(_BAD_REQUEST, "Create of more than one instance")
@@ -274,7 +284,7 @@ def create(model, path, cf, payload, creator=None, admit=None):
         raise Error(_BAD_REQUEST, "instance %s exists" % path_str((obj.oid, iid)))
     if obj.instances and not obj.multiple:
         raise Error(_BAD_REQUEST, "object %d is single-instance" % obj.oid)
-    values = _updates(obj, records, False)
+    values = values_of(obj, records, False)
     if admit:
         admit(obj, iid)
     model.add_instance(obj.oid, iid, values).creator = creator

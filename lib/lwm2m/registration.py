@@ -1,6 +1,14 @@
 # One management server's registration (TS Core 6.2, 8.2): Register, Update, De-register,
-# their retries with back-off, Disable, and the DTLS session a coaps:// server gets anew with
-# every Register. The client's poll() calls step() for each server.
+# their retries, Disable, and the DTLS session a coaps:// server gets anew with every
+# Register. The client's poll() calls step() for each server.
+#
+# Retries follow TS Core 1.1 6.2.1.1, from the Server instance: a sequence of Communication
+# Retry Count (/1/x/17, default 5) attempts, Communication Retry Timer (/1/x/18, default
+# 60 s) times 1, 2, 4 ... apart; after a failed sequence the next one starts after the
+# Communication Sequence Delay Timer (/1/x/19, default 86400 s). Once Communication Sequence
+# Retry Count (/1/x/20, default 1) sequences have failed, or when the server refuses the
+# Register outright (4.xx), the client bootstraps if Bootstrap on Registration Failure
+# (/1/x/16, default true) allows and it has a bootstrap server; else the sequences go on.
 import time
 
 from micropython import const
@@ -24,8 +32,6 @@ _REGISTERED = const(2)  # update at next_at
 _DISABLED = const(3)  # register again at next_at
 
 _HANDSHAKE_MS = const(30000)  # a handshake not done by then is given up (a wrong PSK is silent)
-_RETRY_FIRST_MS = const(10000)
-_RETRY_MAX_MS = const(300000)
 _MAX_TRANSMIT_WAIT_S = const(93)
 _SLEEP_MAX_MS = const(60000)
 _PARK_MS = const(0x1FFFFFFF)  # parked by stop(): about 6 days
@@ -81,9 +87,10 @@ class Server:
         self.check = None  # what to check when its handshake times out
         self.handshake_at = None  # ticks when its current DTLS handshake began, until done
         self.state = _IDLE
-        self.next_at = 0  # ticks of the end of the current step of the wait
+        self.next_at = None  # ticks of the end of the current step of the wait; None: due now
         self.later_ms = 0  # what is left of the wait after that step
-        self.retry_ms = _RETRY_FIRST_MS
+        self.attempts = 0  # failed attempts in the current sequence
+        self.sequences = 0  # failed sequences
         self.location = None
         self.sent_lifetime = None
         self.sent_binding = None
@@ -98,6 +105,8 @@ class Server:
 
     def left(self, now):
         # The ms until due, or until the current step ends; 0 or less when due.
+        if self.next_at is None:
+            return 0
         left = time.ticks_diff(self.next_at, now)
         if left <= 0 and self.later_ms:
             self.schedule(self.next_at, self.later_ms)
@@ -182,7 +191,7 @@ class Server:
             except Error:  # a Location-Path that is not UTF-8
                 self._retry("register", response)
                 return
-            self.retry_ms = _RETRY_FIRST_MS
+            self.attempts = self.sequences = 0
             suite = " over %s" % self.client.transport.cipher(self.addr) if self.context else ""
             self.client.log("registered with %s at %s%s" % (self.uri, self.location, suite))
             self._schedule_update()
@@ -204,15 +213,33 @@ class Server:
             self.client.exchange.cancel(self.addr)
             self._retry("register", None)
 
+    def _setting(self, rid, default):
+        return self.instance.get(rid) if self.instance.has(rid) else default
+
     def _retry(self, what, response):
         reason = "no answer" if response is None else coap.code_name(response.code)
         if self.context and self.client.transport.cipher(self.addr) is None:
             reason = handshake_failure(self.client.transport, self.addr, self.check)
-        self.client.log("%s with %s failed (%s); retrying in %d s" % (what, self.uri, reason, self.retry_ms // 1000))
         self.state = _IDLE
         self.location = None
-        self.schedule(self.client.now, self.retry_ms)
-        self.retry_ms = min(self.retry_ms * 2, _RETRY_MAX_MS)
+        self.attempts += 1
+        count = self._setting(17, 5)
+        if what == "register" and response is not None and response.code >> 5 == 4:
+            self.attempts = count  # refused: no use trying again at once
+        if self.attempts < count:
+            wait_s = self._setting(18, 60) << min(self.attempts - 1, 16)
+        else:
+            self.attempts = 0
+            self.sequences += 1
+            why = "%s with %s failed (%s)" % (what, self.uri, reason)
+            if self.sequences >= self._setting(20, 1) and self._setting(16, True) and self.client.request_bootstrap(why):
+                self.sequences = 0
+                self.park(_PARK_MS)  # until the bootstrap sets the servers up anew
+                return
+            wait_s = self._setting(19, 86400)
+        wait_s = min(wait_s, 0xFFFFFFFF)
+        self.client.log("%s with %s failed (%s); retrying in %d s" % (what, self.uri, reason, wait_s))
+        self.schedule(self.client.now, wait_s * 1000)
 
     def _update(self):
         # Update carries only what changed since the last Register or Update.
