@@ -76,20 +76,29 @@ def _add_account(model, config, prefix, ssid):
 
 
 def _persist(model, client, folder, log):
-    # What servers write to Server (1) and Device (3) survives a restart.
+    # What servers write to Server (1) and Device (3), and what a bootstrap gave (Security and
+    # Server), survives a restart; a corrupt file is set aside as servers.json.bad.
     try:
         os.mkdir(folder)
     except OSError:
         pass  # it exists
-    persist = Persist(model, folder + "/servers.json", (1, 3), client.defer)
+    persist = Persist(model, folder + "/servers.json", (1, 3), client.defer, (0, 1),
+                      lambda: client.bootstrap is not None)
     try:
         restored, refused = persist.restore()
-        log("restored %d values from %s" % (restored, persist.path))
+        log("restored %d values from %s%s" % (restored, persist.path, " (bootstrapped)" if persist.whole_saved else ""))
         if refused:
             log("%s: ignored %s: not valid for those resources" % (persist.path, ", ".join(refused)))
     except StoreError as exc:
-        log("%s: ignored, starting from the configuration" % exc)
+        bad = persist.path + ".bad"
+        try:
+            os.remove(bad)  # FAT renames over nothing
+        except OSError:
+            pass
+        os.rename(persist.path, bad)
+        log("%s: set aside as %s, starting from the configuration" % (exc, bad))
     model.watchers.append(persist.changed)
+    client.on_bootstrapped = persist.bootstrapped
 
 
 def serve(client, running, watchdog=None):

@@ -166,3 +166,24 @@ def test_supervisor_restarts_after_an_exception_in_the_client(tmp_path):
     assert lines[0].startswith("client stopped by DefinitionError: ")
     assert "9.json: resources[0]: expected a type letter" in lines[0]
     assert "starting again in 5 s" in lines[0] and "starting again in 10 s" in lines[1]
+
+
+def test_a_corrupt_state_file_is_set_aside_and_the_factory_bootstrap_runs(tmp_path):
+    import board as host_board
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "servers.json").write_text('{"bootstrapped": {"0": {"1": {"0": "coap://x"')  # cut short
+    config = firmware_config.parse({"bootstrap_server": "coap://192.0.2.10:5783", "state_dir": str(state)}, "config.json")
+    lines = []
+    transport = MemoryTransport()
+    client = firmware.build(config, host_board, transport, str(ROOT / "firmware" / "objects"), lines.append)
+    assert any(line.startswith("%s: corrupt" % (state / "servers.json")) and
+               line.endswith("set aside as %s, starting from the configuration" % (state / "servers.json.bad"))
+               for line in lines), lines
+    assert (state / "servers.json.bad").read_text().startswith('{"bootstrapped"')
+    assert not (state / "servers.json").exists()
+    client.start()
+    client.poll()
+    ((data, addr),) = transport.sent
+    assert addr == ("192.0.2.10", 5783) and b"bs" in data  # the Bootstrap-Request

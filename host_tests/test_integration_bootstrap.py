@@ -6,11 +6,12 @@
 # What is asserted is what both Leshans saw: the bootstrap session's requests and the
 # client's answers, then the registration.
 import os
+import re
 import time
 
 import pytest
 
-from peers.host import HostRuns
+from peers.host import HostRuns, free_udp_port
 from peers.leshan_bootstrap import LeshanBootstrapServer, server
 from peers.leshan_server import LeshanServer, available
 
@@ -77,3 +78,60 @@ def test_psk_bootstrap_then_psk_registration_with_the_server_it_gave(leshans, ho
     print("bootstrap finished %.2f s after the start, registered %.2f s" % (finished, time.monotonic() - started))
     assert dm.read(ep, "/1/0/1")["content"]["value"] == 120
     assert not any(BS_KEY in line or DM_KEY in line for line in run.log())  # keys are never logged
+
+
+def start_bootstrapping(bs, dm, hosts, tag, servers=None, extra=()):
+    # A client that knows only the bootstrap server (over plain CoAP), given the management
+    # server dm (NoSec, ssid 101) or `servers`; returns (run, endpoint) once registered.
+    ep = endpoint(tag)
+    bs.config(ep, servers or [server(101, dm.coap_uri, 120)])
+    mark = dm.mark()
+    run = hosts.start(None, ep, 300, extra=["--bootstrap", bs.coap_uri] + list(extra))
+    if servers is None:
+        dm.wait_event("registered", 20, mark, ep)
+    return run, ep
+
+
+def test_bootstrap_request_trigger_bootstraps_again(leshans, hosts):
+    bs, dm = leshans
+    run, ep = start_bootstrapping(bs, dm, hosts, "trigger")
+    bs.config(ep, [server(101, dm.coap_uri, 90)])  # what the next bootstrap gives
+    mark, dm_mark = bs.mark(), dm.mark()
+    assert dm.execute(ep, "/1/0/9")["code"] == "CHANGED"
+    bs.wait_event("bootstrap-finished", 20, mark, ep)
+    assert [r[0] for r in responses(bs, ep, mark)] == ["Delete", "Delete", "Write", "Write", "Finish"]
+    reg = dm.wait_event("registered", 20, dm_mark, ep)
+    assert reg["lifetime"] == 90
+    run.wait_log(r"^bootstrap from coap://\S+: asked by coap://", 1)
+
+
+def test_an_unreachable_management_server_falls_back_to_bootstrap(leshans, hosts):
+    # The first bootstrap gives a server nobody answers at, with 2 attempts 1 s apart and one
+    # sequence (ACK_TIMEOUT 0.2 s: each attempt is given up after about 7 s); the client then
+    # bootstraps again, and this time is given dm.
+    bs, dm = leshans
+    dead = "coap://127.0.0.1:%d" % free_udp_port()
+    run, ep = start_bootstrapping(bs, dm, hosts, "fallback", [server(101, dead, 120, retry_count=2, retry_timer=1,
+                                                                      sequence_retry=1)],
+                                  ["--ack-timeout", "0.2"])
+    mark = bs.mark()
+    bs.wait_event("bootstrap-finished", 20, 0, ep)
+    bs.config(ep, [server(101, dm.coap_uri, 120)])
+    dm_mark = dm.mark()
+    run.wait_log(r"^bootstrap from coap://\S+: register with %s failed \(no answer\)$" % re.escape(dead), 40)
+    bs.wait_event("bootstrap-finished", 20, mark, ep)
+    dm.wait_event("registered", 20, dm_mark, ep)
+    assert run.count_log(r"^register with %s failed \(no answer\); retrying in 1 s$" % re.escape(dead)) == 1
+
+
+def test_a_restart_with_its_state_registers_without_bootstrapping(leshans, hosts, tmp_path):
+    bs, dm = leshans
+    state = str(tmp_path / "state")
+    run, ep = start_bootstrapping(bs, dm, hosts, "state", extra=["--state-dir", state])
+    run.close()
+    mark, dm_mark = bs.mark(), dm.mark()
+    again = hosts.start(None, ep, 300, extra=["--bootstrap", bs.coap_uri, "--state-dir", state])
+    dm.wait_event("registered", 20, dm_mark, ep)
+    again.wait_log(r"^restored \d+ values from ", 1)
+    assert bs.events("bootstrap-request", mark, ep) == []
+    assert again.count_log(r"^bootstrap ") == 0

@@ -8,6 +8,7 @@ import ast
 import asyncio
 import json
 import os
+import re
 import select
 import socket
 import termios
@@ -439,3 +440,29 @@ def test_redeploy_then_observe_from_an_aiocoap_server(fw, tmp_path):
         assert server.wait(lambda: server.root.deregistrations, 10), board.dump()
     finally:
         server.close()
+
+
+def test_bootstrap_on_the_board_from_leshans_bootstrap_server(fw, tmp_path):
+    # config.json names only a bootstrap server (Leshan's, over plain CoAP): the firmware on
+    # MicroPython bootstraps, is given lwm2m-node-lib as its management server, and registers.
+    from peers.leshan_bootstrap import LeshanBootstrapServer, server
+
+    board, node, ep, _reg, _deployed = fw
+    bs = LeshanBootstrapServer()
+    try:
+        bs.config(ep, [server(101, "coap://127.0.0.1:%d" % node.port, LIFETIME)])
+        config = json.loads(write_config(tmp_path / "config.json", node.port).read_text())
+        del config["server"]
+        config["bootstrap_server"] = bs.coap_uri
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        mark, serial = node.mark(), board.mark()
+        board.make("deploy", "BOARD=vboard", "CONFIG=%s" % (tmp_path / "config.json"))
+        request = bs.wait_event("bootstrap-request", 40, endpoint=ep)
+        assert request["pct"] == 11542 and request["secure"] is False
+        bs.wait_event("bootstrap-finished", 20, endpoint=ep)
+        assert [e["code"] for e in bs.events("bootstrap-response", endpoint=ep)] == [
+            "DELETED", "DELETED", "CHANGED", "CHANGED", "CHANGED"]
+        node.wait_event("registration", 30, start=mark, endpoint=ep)
+        board.wait_serial(r"^bootstrap from %s finished$" % re.escape(bs.coap_uri), 5, serial)
+    finally:
+        bs.close()

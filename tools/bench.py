@@ -1,8 +1,8 @@
 # `make bench`: prints figures, asserts nothing. Code size of each lib module as .mpy
 # (mpy-cross -O2); codec throughput on CPython beside aiocoap on the same messages, and the
 # same codec code inside the MicroPython VM; the heap of the client in the VM, and of each cap
-# of lwm2m.client.LIMITS filled to its default there; the heap of the client registered on
-# the virtual board (make vboard).
+# of lwm2m.client.LIMITS filled to its default there; a bootstrap in the VM (heap, time, the
+# state file it leaves); the heap of the client registered on the virtual board (make vboard).
 import json
 import os
 import subprocess
@@ -233,8 +233,25 @@ def main():
     print("%-40s %10d" % ("TLV Read /3/0 answer, CPython", tlv))
     print("%-40s %10d" % ("TLV Read /3/0 answer, MicroPython VM", vm_tlv))
     client_figures()
+    bootstrap_figures()
     dtls_figures()
     vboard_figures()
+
+
+def bootstrap_figures():
+    # tools/vm/bench_bootstrap.py: what Leshan's bootstrap server sends, against the client
+    with tempfile.TemporaryDirectory() as out:
+        compile_lib(out)
+        f = vm_run("bench_bootstrap", dict(os.environ, MPVM_LIB=out))
+    print("== bootstrap in the MicroPython VM (lib/ as .mpy; Delete /0 and /1, PSK Security and Server in TLV, Finish) ==")
+    print("%-44s %7s B" % ("heap kept by lwm2m.bootstrap once imported", f["module_bytes"]))
+    print("%-44s %7s B  (the module, the session, the copy to go back to)" % ("heap held while bootstrapping",
+                                                                             f["bootstrapping_bytes"]))
+    print("%-44s %7s B  (lwm2m.bootstrap stays loaded)" % ("heap kept after the Finish", f["after_bytes"]))
+    print("%-44s %7s ms (VM speed; %s Register sent)" % ("Bootstrap-Request to Register", f["request_to_register_ms"],
+                                                        f["register_sent"]))
+    print("%-44s %7s B" % ("state file after it (servers.json)", f["state_file_bytes"]))
+    print("%-44s %7s ms (write, sync, read back, rename; VM's memory filesystem)" % ("its save", f["save_ms"]))
 
 
 # A DTLS PSK handshake on the host: the client's transport (lib/lwm2m/transport.py with

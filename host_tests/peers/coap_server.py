@@ -1,7 +1,8 @@
 # A scripted LwM2M server made with aiocoap: one server context on 127.0.0.1:PORT whose root
 # resource receives every path. It answers Register (POST /rd: 2.01, Location-Path rd/x),
-# Update (POST /rd/x: 2.04) and De-register (DELETE /rd/x: 2.02) and records each one with
-# the address it came from; the same context sends requests to the client.
+# Update (POST /rd/x: 2.04), De-register (DELETE /rd/x: 2.02) and Bootstrap-Request (POST
+# /bs: 2.04) and records each one with the address it came from; the same context sends
+# requests to the client.
 #
 # The context lives on an event loop in a thread of its own, so that it keeps answering
 # while the test waits for processes (the client's De-register at the end, for one). Tests
@@ -23,6 +24,7 @@ class Registrar(aiocoap.resource.Resource):
         self.registrations = []  # the Register requests, as received
         self.updates = []
         self.deregistrations = []
+        self.bootstrap_requests = []
         self.others = []  # anything else the client sent (a request we did not expect)
 
     async def render_post(self, request):
@@ -32,6 +34,9 @@ class Registrar(aiocoap.resource.Resource):
             return aiocoap.Message(code=Code.CREATED, location_path=LOCATION)
         if path == LOCATION:
             self.updates.append(request)
+            return aiocoap.Message(code=Code.CHANGED)
+        if path == ("bs",):
+            self.bootstrap_requests.append(request)
             return aiocoap.Message(code=Code.CHANGED)
         self.others.append(request)
         return aiocoap.Message(code=Code.NOT_FOUND)
@@ -78,6 +83,12 @@ class CoapServer:
     def uri(self, request, path):
         # The URI of `path` at the address a request (the Register) came from.
         return request.remote.uri_base + path
+
+    def send(self, first, code, path, payload=b"", timeout=10, **options):
+        # One request to the client that sent `first`, with aiocoap Message options such as
+        # content_format or accept; its answer.
+        msg = aiocoap.Message(code=code, uri=self.uri(first, path), payload=payload, **options)
+        return self.call(self.ctx.request(msg).response, timeout)
 
     def observe(self, register, path, count):
         # Observes path at the client that sent `register`: (request, first answer, [(loop

@@ -3,22 +3,27 @@
 # Bootstrap-Read, -Discover (bytes checked exactly) and -Delete, the Finish check (2.04 or
 # 4.06 with what is missing), a bootstrap that never finishes, the fall-back after failed
 # registrations and the server-initiated one (/1/x/9).
+from fakefs import MODES, FakeFS, PowerCut
 from fakes import (CON, DELETE, GET, POST, PUT, SERVER, URI_QUERY, FakeBoard, Peer, objects_dir)
-from lwm2m import coap, core, formats
+from lwm2m import core, formats, store
 from lwm2m.client import Client
 from lwm2m.model import Model, load_definition
+from lwm2m.store import Persist
 from lwm2m.transport import MemoryTransport
 
 BS = ("127.0.0.1", 5783)
+STATE = "/flash/state/servers.json"  # on a FakeFS
 BS_URI = "coap://127.0.0.1:5783"
 DM_URI = "coap://127.0.0.1:5683"
 TLV, SENML_JSON, TEXT, LINK = 11542, 110, 0, 40
 
 
-def new_client(management=False, version="1.1", hold_off=0):
+def new_client(management=False, version="1.1", hold_off=0, fs=None):
     # A started client whose only account is a bootstrap server's at BS (and, with
     # `management`, the factory management server at SERVER too); returns (client, the
-    # bootstrap server's peer, the management server's peer).
+    # bootstrap server's peer, the management server's peer). With fs (a FakeFS), what it
+    # was given is kept in STATE there, as the firmware keeps it (firmware/main.py), and
+    # restored before it starts; client.persist is the Persist.
     model = Model()
     for oid in (0, 1, 3, 4, 3303):
         model.define(load_definition("%s/%d.json" % (objects_dir(), oid)))
@@ -33,6 +38,12 @@ def new_client(management=False, version="1.1", hold_off=0):
         core.add_server(model, 1, 300)
     core.add_device(model, FakeBoard(), client.defer)
     core.add_connectivity(model, FakeBoard())
+    if fs is not None:
+        on_fs = lambda action: client.defer(lambda: fs.run(store, action))  # noqa: E731
+        client.persist = Persist(model, STATE, (1, 3), on_fs, (0, 1), lambda: client.bootstrap is not None)
+        fs.run(store, client.persist.restore)
+        model.watchers.append(client.persist.changed)
+        client.on_bootstrapped = lambda: fs.run(store, client.persist.bootstrapped)
     client.start()
     return client, Peer(client, transport, BS), Peer(client, transport, SERVER)
 
@@ -269,3 +280,68 @@ def test_without_a_bootstrap_server_failed_sequences_go_on():
     assert dm.take() == []
     client.poll(300010)
     assert dm.take_one().path() == "/rd"
+
+
+def test_what_a_bootstrap_gave_survives_a_restart_keys_included():
+    fs = FakeFS("littlefs")
+    client, bs, _dm = new_client(fs=fs)
+    requested(bs)
+    assert bs.request(PUT, "/0/1", 10, security_tlv(1, DM_URI, 101, 3, b"ep-id", b"\x00\xffkey"),
+                      cf=TLV).code == 0x44
+    assert bs.request(PUT, "/1/0", 10, server_senml(0, 101, 120), cf=SENML_JSON).code == 0x44
+    assert fs.disk == {}  # nothing is saved before the Finish
+    assert bs.request(POST, "/bs", 20).code == 0x44
+    assert STATE in fs.disk and fs.disk[STATE].count("ep-id".encode().hex()) == 1
+    again, bs2, dm2 = new_client(fs=fs.reboot())
+    account = again.model.instance(0, 1)
+    assert (account.get(0), account.get(3), account.get(5), account.get(10)) == (
+        DM_URI, b"ep-id", b"\x00\xffkey", 101)
+    assert again.model.instance(0, 0).get(1) is True  # the bootstrap account is kept too
+    assert again.model.instance(1, 0).get(1) == 120 and again.persist.whole_saved
+    assert again.bootstrap is None and len(again.servers) == 1  # registers without bootstrapping
+    again.poll(0)
+    assert bs2.take() == []
+
+
+def test_a_management_write_after_a_bootstrap_is_kept_with_it():
+    fs = FakeFS("posix")
+    client, bs, dm = new_client(fs=fs)
+    requested(bs)
+    provision(bs, 10)
+    assert bs.request(POST, "/bs", 20).code == 0x44
+    client.poll(30)
+    dm.answer(dm.take_one(), 0x41, "/rd/9")
+    client.poll(40)
+    assert dm.request(PUT, "/1/0/1", 50, b"777", cf=TEXT).code == 0x44
+    again = new_client(fs=fs.reboot())[0]
+    assert again.model.instance(1, 0).get(1) == 777 and again.model.instance(0, 1).get(10) == 101
+
+
+def test_a_cut_at_any_step_of_the_save_after_finish_leaves_the_old_state_or_the_new():
+    for mode in MODES:
+        k = 0
+        seen = set()
+        while True:
+            k += 1
+            fs = FakeFS(mode)
+            client, bs, _dm = new_client(fs=fs)
+            requested(bs)
+            provision(bs, 10)
+            fs.fail_at = len(fs.steps) + k  # the k-th step of the save
+            try:
+                bs.request(POST, "/bs", 20)
+                cut = False
+            except PowerCut:
+                cut = True
+            again = new_client(fs=fs.reboot())[0]
+            seen.add(again.persist.whole_saved)
+            if again.persist.whole_saved:  # the new state, whole
+                assert again.model.instance(0, 1).get(10) == 101 and again.model.instance(1, 0).get(1) == 120
+                assert again.bootstrap is None
+            else:  # the old one: the factory account alone, so it bootstraps again
+                assert sorted(again.model.object(0).instances) == [0] and again.model.object(1).instances == {}
+                assert again.bootstrap is not None
+            if not cut:
+                assert again.persist.whole_saved
+                break
+        assert k > 5 and seen == {False, True}, (mode, k, seen)
