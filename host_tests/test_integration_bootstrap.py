@@ -135,3 +135,21 @@ def test_a_restart_with_its_state_registers_without_bootstrapping(leshans, hosts
     again.wait_log(r"^restored \d+ values from ", 1)
     assert bs.events("bootstrap-request", mark, ep) == []
     assert again.count_log(r"^bootstrap ") == 0
+
+
+def test_leshan_reads_the_bootstrap_discover_to_find_the_bootstrap_account(leshans, hosts):
+    # With autoIdForSecurityObject Leshan sends a Bootstrap-Discover of / first, finds the
+    # bootstrap account in it (the Security instance without ssid) and numbers the Security
+    # instances it writes around it.
+    bs, dm = leshans
+    ep = endpoint("autoid")
+    bs.config(ep, [server(101, dm.coap_uri, 120)], auto_id=True)
+    mark, dm_mark = bs.mark(), dm.mark()
+    hosts.start(None, ep, 300, extra=["--bootstrap", bs.coap_uri])
+    bs.wait_event("bootstrap-finished", 20, mark, ep)
+    discover = bs.events("bootstrap-response", mark, ep)[0]
+    assert (discover["type"], discover["code"]) == ("Discover", "CONTENT")
+    assert '</0/0>;uri="%s"' % bs.coap_uri in discover["links"], discover
+    writes = [(e["type"], e["path"]) for e in bs.events("bootstrap-send", mark, ep) if e["type"] == "Write"]
+    assert writes == [("Write", "/0/1"), ("Write", "/1/0")]  # /0/0 is the bootstrap account's
+    dm.wait_event("registered", 20, dm_mark, ep)
