@@ -5,7 +5,7 @@
 # registrations and the server-initiated one (/1/x/9).
 from fakefs import MODES, FakeFS, PowerCut
 from fakes import (CON, DELETE, GET, POST, PUT, SERVER, URI_QUERY, FakeBoard, Peer, objects_dir)
-from lwm2m import core, formats, store
+from lwm2m import coap, core, formats, store
 from lwm2m.client import Client
 from lwm2m.model import Model, load_definition
 from lwm2m.store import Persist
@@ -226,6 +226,15 @@ def test_write_refuses_what_it_cannot_take_and_changes_nothing():
     assert bs.request(PUT, "/3/1/14", 10, b"+02:00", cf=TEXT).code == 0x80  # Device is single
     assert bs.request(PUT, "/1/65535/1", 10, b"60", cf=TEXT).code == 0x80
     assert client.model.object(1).instances == {}
+    # two Device instances in one Write, to an object that holds one, and more Server
+    # instances than the "instances" limit (8): refused whole
+    devices = formats.encode(TLV, (3,), [((3, 1, 14), "s", "+02:00"), ((3, 2, 14), "s", "+03:00")])
+    client.model.delete_instance(3, 0)
+    assert bs.request(PUT, "/3", 10, devices, cf=TLV).code == 0x80 and client.model.object(3).instances == {}
+    servers = formats.encode(TLV, (1,), [((1, iid, 1), "i", 60) for iid in range(9)])
+    assert bs.request(PUT, "/1", 10, servers, cf=TLV).code == 0x80 and client.model.object(1).instances == {}
+    assert bs.request(PUT, "/1", 10, formats.encode(TLV, (1,), [((1, iid, 1), "i", 60) for iid in range(8)]),
+                      cf=TLV).code == 0x44
 
 
 def test_requests_of_others_wait_while_bootstrapping():
@@ -375,3 +384,17 @@ def test_a_cut_at_any_step_of_a_second_bootstrap_leaves_the_old_state_or_the_new
                 assert lifetime == 90
                 break
         assert k > 5 and seen == {120, 90}, (mode, k, seen)
+
+
+def test_malformed_bootstrap_requests_get_4_xx_and_change_nothing():
+    client, bs, _dm = new_client()
+    requested(bs)
+    before = sorted((oid, sorted(obj.instances)) for oid, obj in client.model.objects.items())
+    for path, payload, cf in (("/0/1", b"\xff\x00", TLV), ("/0/1", b"[{", SENML_JSON), ("/1/0", b"{}", 11543),
+                              ("/1/0/1", b"x", TEXT), ("/1/0", b"1", 9999), ("/0/1/0", b"\xc3", TEXT),
+                              ("/1/x", b"1", TEXT), ("/0/1", formats.encode(TLV, (0, 1), [((0, 1, 1), "i", 5)]), TLV)):
+        code = bs.request(PUT, path, 10, payload, cf=cf).code
+        assert 0x80 <= code < 0xA0, (path, payload, coap.code_name(code))
+    assert bs.request(9, "/1/0", 10).code == 0x85  # a method no bootstrap operation uses
+    assert sorted((oid, sorted(obj.instances)) for oid, obj in client.model.objects.items()) == before
+    assert not any("handler failed" in line for line in client.lines)

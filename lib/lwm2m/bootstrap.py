@@ -166,7 +166,7 @@ class Bootstrap:
         path = dm.parse_path(request.get_all(11))
         model = self.client.model
         if code == _PUT:
-            return write(model, path, request.get(_CONTENT_FORMAT), request.payload)
+            return write(model, path, request.get(_CONTENT_FORMAT), request.payload, self.client.limits["instances"])
         if code == _GET and request.get(_ACCEPT) == _LINK_FORMAT:
             return discover(model, path)
         if code == _GET:
@@ -213,10 +213,11 @@ def _restore(model, saved):
         model.on_tree_change()
 
 
-def write(model, path, cf, payload):
+def write(model, path, cf, payload, most):
     # Bootstrap-Write of an object, an instance or a resource: any resource but executables,
-    # read-only ones and Security's included; missing instances are created. Every value
-    # and every application check is seen before anything changes.
+    # read-only ones and Security's included; missing instances are created, at most `most`
+    # in each object (the "instances" limit, as for a server's Create). Every value and
+    # every application check is seen before anything changes.
     if not path or len(path) == 4:
         raise Error(_BAD_REQUEST, "Bootstrap-Write needs an object, an instance or a resource")
     obj = model.object(path[0])
@@ -228,14 +229,21 @@ def write(model, path, cf, payload):
     for record in formats.decode(cf, path, payload, dm.rtype_of(model, path)):
         by_iid.setdefault(record[0][1], []).append(record)
     changes = []
+    created = 0
+    for inst in obj.instances.values():
+        created += inst.creator == BOOTSTRAP
     for iid, records in by_iid.items():
         if iid == _RESERVED_IID:
             raise Error(_BAD_REQUEST, "instance id 65535 is reserved")
         inst = obj.instances.get(iid)
-        if inst is None and obj.instances and not obj.multiple:
-            raise Error(_BAD_REQUEST, "object %d is single-instance" % obj.oid)
         updates = dm.values_of(obj, records, False)
-        if inst is not None:
+        if inst is None:
+            created += 1
+            if created > most:
+                raise Error(_BAD_REQUEST, "more than %d instances of /%d" % (most, obj.oid))
+            if not obj.multiple and len(obj.instances) + len(changes) > 0:
+                raise Error(_BAD_REQUEST, "object %d is single-instance" % obj.oid)
+        else:
             dm.check(inst, updates)
         changes.append((iid, inst, updates))
     for iid, inst, updates in changes:
