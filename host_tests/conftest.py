@@ -18,3 +18,16 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def hosts():
+    # The test's tools/host_run.py processes (peers.host.HostRuns), all closed after it.
+    from peers.host import HostRuns
+
+    runs = HostRuns()
+    yield runs
+    runs.close_all()

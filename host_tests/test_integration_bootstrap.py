@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from peers.host import HostRuns, free_udp_port
+from peers.host import free_udp_port
 from peers.leshan_bootstrap import LeshanBootstrapServer, server
 from peers.leshan_server import LeshanServer, available
 
@@ -41,13 +41,6 @@ def leshans():
     yield bs, dm
     dm.close()
     bs.close()
-
-
-@pytest.fixture
-def hosts():
-    runs = HostRuns()
-    yield runs
-    runs.close_all()
 
 
 def responses(bs, ep, start=0):

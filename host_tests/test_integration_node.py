@@ -36,13 +36,6 @@ def links_of(payload):
 
 
 @pytest.fixture
-def hosts():
-    runs = HostRuns()
-    yield runs
-    runs.close_all()
-
-
-@pytest.fixture
 def cleanup():
     # Things a test opens itself, closed afterwards in reverse order (even on failure).
     closers = []

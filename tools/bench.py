@@ -2,7 +2,8 @@
 # (mpy-cross -O2); codec throughput on CPython beside aiocoap on the same messages, and the
 # same codec code inside the MicroPython VM; the heap of the client in the VM, and of each cap
 # of lwm2m.client.LIMITS filled to its default there; a bootstrap in the VM (heap, time, the
-# state file it leaves); the heap of the client registered on the virtual board (make vboard).
+# state file it leaves); the heap per extra server and the time of an ACL check in the VM;
+# the heap of the client registered on the virtual board (make vboard).
 import json
 import os
 import subprocess
@@ -234,8 +235,23 @@ def main():
     print("%-40s %10d" % ("TLV Read /3/0 answer, MicroPython VM", vm_tlv))
     client_figures()
     bootstrap_figures()
+    access_figures()
     dtls_figures()
     vboard_figures()
+
+
+def access_figures():
+    # tools/vm/bench_access.py: clients with 1, 2 and 3 servers, GETs with and without ACLs
+    with tempfile.TemporaryDirectory() as out:
+        compile_lib(out)
+        f = vm_run("bench_access", dict(os.environ, MPVM_LIB=out))
+    one, two, three = (int(f["servers_%d_bytes" % n]) for n in (1, 2, 3))
+    print("== several servers and access control (MicroPython VM, lib/ as .mpy) ==")
+    print("%-44s %7d B  (1 server %d B, 2 %d B, 3 %d B)" % ("client data per extra registered server",
+                                                           (three - one) // 2, one, two, three))
+    print("%-44s %7s B" % ("heap kept by lwm2m.access (2 servers on)", f["access_module_bytes"]))
+    print("%-44s %7s us (best of 3 x 200; VM speed)" % ("GET /3311/0/5850, one server, no ACL", f["get_us_1"]))
+    print("%-44s %7s us (the same, with its ACL check)" % ("GET /3311/0/5850, two servers", f["get_us_2"]))
 
 
 def bootstrap_figures():

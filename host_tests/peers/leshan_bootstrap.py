@@ -24,12 +24,15 @@ class LeshanBootstrapServer(LeshanProcess):
         args = ["--coap-port", str(coap_port), "--coaps-port", str(coaps_port)] + (["--trace"] if trace else [])
         super().__init__("LeshanBootstrapPeer", args, start_timeout)
 
-    def config(self, endpoint, servers, delete=None, auto_id=False, format=None):
+    def config(self, endpoint, servers, delete=None, auto_id=False, format=None, acls=()):
         # What the endpoint gets at its next Bootstrap-Request (replacing any config before):
         # servers, a list of server(...) entries; delete, the paths deleted first (the peer's
         # default ["/0", "/1"]); auto_id, Leshan's autoIdForSecurityObject (a Bootstrap-Discover
-        # first); format, a content format for the Writes instead of the client's preferred one.
-        fields = {"servers": servers, "autoIdForSecurityObject": auto_id}
+        # first); format, a content format for the Writes instead of the client's preferred one;
+        # acls, Access Control instances: (object, instance, {ssid: bits}, owner or None).
+        fields = {"servers": servers, "autoIdForSecurityObject": auto_id,
+                  "acls": [{"object": oid, "instance": iid, "rights": {str(k): v for k, v in rights.items()},
+                            "owner": owner} for oid, iid, rights, owner in acls]}
         if delete is not None:
             fields["delete"] = delete
         if format is not None:

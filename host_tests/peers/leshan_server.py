@@ -195,6 +195,13 @@ class LeshanServer(LeshanProcess):
     def write(self, endpoint, path, value, format=None, **kw):
         return self.command("write", endpoint, path, value=value, format=format, **kw)
 
+    def create(self, endpoint, path, instance, resources, format=None, **kw):
+        # Create of /oid/instance with {rid: value}, typed by the client's object model
+        return self.command("create", endpoint, path, instance=instance, resources=resources, format=format, **kw)
+
+    def delete(self, endpoint, path, **kw):
+        return self.command("delete", endpoint, path, **kw)
+
     def execute(self, endpoint, path, args=None, **kw):
         return self.command("execute", endpoint, path, args=args, **kw)
 

@@ -45,6 +45,13 @@ _HANDSHAKE_POLL_MS = const(100)  # how often a DTLS handshake is driven: its tim
 _SLEEP_MAX_MS = const(60000)
 _PARK_MS = const(0x1FFFFFFF)  # parked by stop(): about 6 days
 _SERVER_ERROR = const(0xA0)
+# Access rights (the ACL bits of object 2, lwm2m.access)
+_READ = const(1)
+_WRITE = const(2)
+_EXECUTE = const(4)
+_DELETE_BIT = const(8)
+_CREATE = const(16)
+_RIGHTS = {_READ: "Read", _WRITE: "Write", _EXECUTE: "Execute", _DELETE_BIT: "Delete", _CREATE: "Create"}
 _UNAVAILABLE = const(0xA3)
 
 # The defaults of the caps on what servers can make the client hold (the "limits" of
@@ -75,6 +82,7 @@ class Client:
         self.buf = bytearray(_BUF_SIZE)
         self.servers = []
         self.bootstrap = None  # the lwm2m.bootstrap.Bootstrap under way
+        self.access = None  # lwm2m.access once there are several management servers
         self.on_bootstrapped = None  # called after a bootstrap's new servers are set up
         self.deferred = []  # actions to run once the current answers have left
         self.now = time.ticks_ms()
@@ -126,6 +134,10 @@ class Client:
             self.servers.append(entry)
         if not self.servers and not self._bootstrap_account():
             self.log("no management server configured")
+        if len(self.servers) > 1 and self.access is None:
+            from lwm2m import access  # ACLs are needed with several servers only
+
+            self.access = access
 
     def _bootstrap_account(self):
         security = self.model.object(0)
@@ -266,10 +278,15 @@ class Client:
         try:
             response = self._dispatch(request, addr)
         except Error as exc:
-            self.log("%s %s -> %s (%s)" % (coap.code_name(request.code), _log_path(request), coap.code_name(exc.code or _SERVER_ERROR), exc))
+            self.log("%s%s %s -> %s (%s)" % (self._who(addr), coap.code_name(request.code), _log_path(request), coap.code_name(exc.code or _SERVER_ERROR), exc))
             raise
-        self.log("%s %s -> %s" % (coap.code_name(request.code), _log_path(request), coap.code_name(response.code)))
+        self.log("%s%s %s -> %s" % (self._who(addr), coap.code_name(request.code), _log_path(request), coap.code_name(response.code)))
         return response
+
+    def _who(self, addr):
+        # What starts a request's log line: with several servers, the one that asked.
+        server = self._server_at(addr) if len(self.servers) > 1 else None
+        return server.uri + ": " if server else ""
 
     def _dispatch(self, request, addr):
         bootstrap = self.bootstrap
@@ -289,35 +306,77 @@ class Client:
         cf = request.get(_CONTENT_FORMAT)
         accept = request.get(_ACCEPT)
         if code == _GET:
+            self._allow(server, _READ, path)
             if accept == _LINK_FORMAT:
-                result = dm.discover(self.model, path, lambda p: self.observer.attributes_of(server.ssid, p))
+                result = dm.discover(self.model, path, lambda p: self.observer.attributes_of(server.ssid, p),
+                                     self._visible(server))
             else:
                 return self._read(server, request, path, accept)
         elif code == _PUT:
             if request.payload or cf is not None:
+                self._allow(server, _WRITE, path)
                 result = dm.write(self.model, path, cf, request.payload, True)
             else:
+                self._allow(server, _READ, path)
                 rtype = dm.target_type(self.model, path)
                 self.observer.write_attributes(server.ssid, path, request.query(), rtype)
                 result = _CHANGED, None, b""
         elif code == _POST:
             if len(path) == 1:
+                self._allow(server, _CREATE, path)
                 result = dm.create(self.model, path, cf, request.payload, server.ssid, lambda obj, iid: self._admit(server, obj, iid))
+                if self.access:
+                    self.access.created(self.model, server.ssid, path[0], int(result[2].rsplit("/", 1)[1]))
             elif len(path) == 3:
+                self._allow(server, _EXECUTE, path)
                 result = dm.execute(self.model, path, cf, request.payload)
             else:
+                self._allow(server, _WRITE, path)
                 result = dm.write(self.model, path, cf, request.payload, False)
         elif code == _DELETE:
             if path == (1, server.instance.iid):
                 raise Error(_METHOD_NOT_ALLOWED, "a server cannot delete the Server instance it is registered through")
+            self._allow(server, _DELETE_BIT, path)
             result = dm.delete(self.model, path)
+            if self.access:
+                self.access.deleted(self.model, path[0], path[1])
         else:
             raise Error(_METHOD_NOT_ALLOWED, "method %s" % coap.code_name(code))
         return _response(*result)
 
+    def _allow(self, server, bit, path):
+        # 4.01 unless the server holds `bit` on the instance of path, or for Create on its
+        # object; an object-level Read, Observe or Discover shows only what it may read
+        # (_visible), and what does not exist is left for dm to answer 4.04.
+        access = self.access
+        if access is None or not path or path[0] == 0:
+            return
+        if len(path) == 1:
+            if bit != _CREATE:
+                return
+            iid = access.OBJECT_LEVEL
+        else:
+            iid = path[1]
+            if self.model.instance(path[0], iid) is None:
+                return
+        if not self._rights(server, path[0], iid) & bit:
+            raise Error(_UNAUTHORIZED, "%s has no %s right on %s" % (server.uri, _RIGHTS[bit], dm.path_str((path[0], iid))))
+
+    def _rights(self, server, oid, iid):
+        # A server has Read, Write and Execute on its own Server instance, whatever the ACLs.
+        if oid == 1 and iid == server.instance.iid:
+            return _READ | _WRITE | _EXECUTE
+        return self.access.rights(self.model, server.ssid, oid, iid)
+
+    def _visible(self, server):
+        # What an object-level Read or Discover of this server lists: None for everything.
+        if self.access is None:
+            return None
+        return lambda inst: self._rights(server, inst.obj.oid, inst.iid) & _READ
+
     def _read(self, server, request, path, accept):
         observe = request.get(_OBSERVE)
-        result = dm.read(self.model, path, accept)
+        result = dm.read(self.model, path, accept, self._visible(server))
         response = _response(*result)
         if observe == 0:
             obs = self.observer.add(server.ssid, request.token, path, result[1], self._sampled(path), self.now)
@@ -372,7 +431,7 @@ class Client:
                 mine += 1
         if mine >= self.limits["instances"]:
             raise Error(_BAD_REQUEST, "%s created %d instances of /%d, the most it may" % (server.uri, mine, obj.oid))
-        grows = len(",</%d/%d>" % (obj.oid, iid))
+        grows = len(",</%d/%d>" % (obj.oid, iid)) * (2 if self.access else 1)  # and its ACL instance's
         for each in self.servers:
             room = _DATAGRAM_MAX - (_DTLS_OVERHEAD if each.context else 0)
             if len(coap.encode(each.register_message())) + grows > room:
@@ -384,7 +443,7 @@ class Client:
             return
         msg = coap.Message(_CON if con else _NON, _CONTENT, 0, obs.token)
         try:
-            _code, cf, payload = dm.read(self.model, obs.path, obs.accept)
+            _code, cf, payload = dm.read(self.model, obs.path, obs.accept, self._visible(server))
         except Exception as exc:
             self._observation_failed(obs, exc)
             return

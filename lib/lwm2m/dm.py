@@ -100,8 +100,9 @@ def _records_of(obj, inst, rid, out, riid=None):
         out.append((base, rtype, value))
 
 
-def read_records(model, path):
-    # The records a Read of `path` gives.
+def read_records(model, path, visible=None):
+    # The records a Read of `path` gives; of an object, only the instances visible(instance)
+    # allows when given (those the server may read).
     out = []
     if len(path) >= 3:
         obj, inst = _instance(model, path)
@@ -115,7 +116,7 @@ def read_records(model, path):
         instances = (inst,)
     else:
         obj = _object(model, path)
-        instances = [obj.instances[iid] for iid in sorted(obj.instances)]
+        instances = _instances(obj, visible)
     for inst in instances:
         for rid in sorted(obj.resources):
             if obj.allows(rid, "R") and inst.has(rid):
@@ -123,8 +124,12 @@ def read_records(model, path):
     return out
 
 
-def read(model, path, accept):
-    records = read_records(model, path)
+def _instances(obj, visible):
+    return [obj.instances[iid] for iid in sorted(obj.instances) if visible is None or visible(obj.instances[iid])]
+
+
+def read(model, path, accept, visible=None):
+    records = read_records(model, path, visible)
     single = len(path) == 4 or (len(path) == 3 and not model.object(path[0]).is_multiple(path[2]))
     cf = formats.default_format(path, single) if accept is None else accept
     return _CONTENT, cf, formats.encode(cf, path, records)
@@ -179,7 +184,9 @@ def write(model, path, cf, payload, replace):
         raise Error(_BAD_REQUEST, "no payload")
     updates = values_of(obj, formats.decode(cf, path, payload, rtype_of(model, path)), True)
     for rid, value in updates.items():
-        if obj.is_multiple(rid) and not (replace or len(path) == 2) and inst.has(rid):
+        # A resource instance is written alone, and a partial update of a multiple resource
+        # adds to it; a replace of the resource, or a Write of the instance, sets it whole.
+        if obj.is_multiple(rid) and inst.has(rid) and (len(path) == 4 or (len(path) == 3 and not replace)):
             merged = dict(inst.get(rid))
             merged.update(value)
             updates[rid] = merged
@@ -308,9 +315,10 @@ def delete(model, path):
     return _DELETED, None, b""
 
 
-def discover(model, path, attributes_of):
+def discover(model, path, attributes_of, visible=None):
     # The link-format Discover answer: the target with its attributes, then what is below it.
-    # attributes_of(path) -> [(name, value)] of the Write-Attributes set on that path.
+    # attributes_of(path) -> [(name, value)] of the Write-Attributes set on that path; of an
+    # object, only the instances visible(instance) allows when given.
     obj = _object(model, path)
     links = []
     if len(path) == 1:
@@ -318,9 +326,9 @@ def discover(model, path, attributes_of):
         if obj.version != "1.0":
             attrs = [("ver", obj.version.encode())] + attrs
         links.append((path_str(path), attrs))
-        for iid in sorted(obj.instances):
-            links.append((path_str((obj.oid, iid)), attributes_of((obj.oid, iid))))
-            _resource_links(obj, obj.instances[iid], links, attributes_of, False)
+        for inst in _instances(obj, visible):
+            links.append((path_str((obj.oid, inst.iid)), attributes_of((obj.oid, inst.iid))))
+            _resource_links(obj, inst, links, attributes_of, False)
         return _CONTENT, _LINK_FORMAT, link.encode(links).encode()
     _obj, inst = _instance(model, path)
     if len(path) == 2:

@@ -54,7 +54,9 @@
 //        server i (from 0) goes to Security instance i + 1 (0 stays the bootstrap account's)
 //        and Server instance i unless "security_instance" or "server_instance" say otherwise
 //        (autoIdForSecurityObject numbers the Security instances itself).
-//        "delete" defaults to ["/0","/1"]; "format" forces a content format for the Writes)
+//        "delete" defaults to ["/0","/1"]; "format" forces a content format for the Writes;
+//        "acls":[{"object":3311,"instance":0,"rights":{"101":3,"102":1},"owner":101}] gives
+//        Access Control instances 0, 1, ... written after the servers)
 //   {"id":2,"op":"add-psk","endpoint":"ep","identity":"id","key":"00112233"}
 //       (the endpoint may bootstrap over CoAPS with that PSK, and no longer over CoAP)
 //   {"id":3,"op":"stop"}                                           (answers, then ends)
@@ -64,6 +66,7 @@ import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -278,6 +281,17 @@ public class LeshanBootstrapPeer {
             config.security.put(s.path("security_instance").asInt(i + 1), sec);
             config.servers.put(s.path("server_instance").asInt(i), srv);
             i++;
+        }
+        // Access Control instances, written after the Security and Server instances
+        int a = 0;
+        for (JsonNode entry : cmd.path("acls")) {
+            BootstrapConfig.ACLConfig acl = new BootstrapConfig.ACLConfig();
+            acl.objectId = entry.get("object").asInt();
+            acl.objectInstanceId = entry.get("instance").asInt();
+            acl.acls = new HashMap<>();
+            entry.path("rights").fields().forEachRemaining(f -> acl.acls.put(Integer.parseInt(f.getKey()), f.getValue().asLong()));
+            if (entry.hasNonNull("owner")) acl.AccessControlOwner = entry.get("owner").asInt();
+            config.acls.put(a++, acl);
         }
         return config;
     }

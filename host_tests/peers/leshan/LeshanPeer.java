@@ -42,6 +42,8 @@
 //       (one resource or resource instance; its type from the model unless "type" is given;
 //        TIME as Unix seconds, OPAQUE as hex, OBJLNK as "3:0")
 //   {"id":4,"op":"execute","endpoint":"ep","path":"/1/0/8","args":"0='x'"}   (args optional)
+//   {"id":5,"op":"create","endpoint":"ep","path":"/3303","instance":1,"resources":{"5750":"x"}}
+//   {"id":6,"op":"delete","endpoint":"ep","path":"/3303/1"}
 //   {"id":5,"op":"discover","endpoint":"ep","path":"/3/0"}
 //   {"id":6,"op":"write-attributes","endpoint":"ep","path":"/3/0/13","attributes":{"pmin":10,"gt":null}}
 //       (null: the attribute without a value, which removes it)
@@ -125,6 +127,8 @@ import org.eclipse.leshan.core.peer.RpkIdentity;
 import org.eclipse.leshan.core.peer.X509Identity;
 import org.eclipse.leshan.core.request.CancelObservationRequest;
 import org.eclipse.leshan.core.request.ContentFormat;
+import org.eclipse.leshan.core.request.CreateRequest;
+import org.eclipse.leshan.core.request.DeleteRequest;
 import org.eclipse.leshan.core.request.DiscoverRequest;
 import org.eclipse.leshan.core.request.DownlinkRequest;
 import org.eclipse.leshan.core.request.ExecuteRequest;
@@ -464,6 +468,26 @@ public class LeshanPeer {
         case "write": {
             WriteRequest request = writeRequest(reg, cmd, format, path);
             LwM2mResponse r = send(reg, request, timeout);
+            return r == null ? timedOut(timeout) : response(r);
+        }
+        case "create": {
+            // One instance of the object at path: "instance" its id, "resources" {rid: value}
+            // typed by the client's object model.
+            LwM2mModel model = server.getModelProvider().getObjectModel(reg);
+            int oid = new LwM2mPath(path).getObjectId();
+            List<LwM2mResource> resources = new ArrayList<>();
+            for (Iterator<Map.Entry<String, JsonNode>> it = cmd.path("resources").fields(); it.hasNext();) {
+                Map.Entry<String, JsonNode> e = it.next();
+                int rid = Integer.parseInt(e.getKey());
+                ResourceModel.Type type = model.getResourceModel(oid, rid).type;
+                resources.add(LwM2mSingleResource.newResource(rid, javaValue(type, e.getValue()), type));
+            }
+            LwM2mObjectInstance instance = new LwM2mObjectInstance(cmd.get("instance").asInt(), resources);
+            LwM2mResponse r = send(reg, new CreateRequest(format, path, instance), timeout);
+            return r == null ? timedOut(timeout) : response(r);
+        }
+        case "delete": {
+            LwM2mResponse r = send(reg, new DeleteRequest(path), timeout);
             return r == null ? timedOut(timeout) : response(r);
         }
         case "execute": {
