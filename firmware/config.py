@@ -27,6 +27,24 @@ def _is_text(value):
     return isinstance(value, str) and value != ""
 
 
+def _is_id(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535
+
+
+def _is_ssid(value):
+    return _is_count(value) and value < 65535
+
+
+def _is_rights(value):
+    # {"101": 3, "0": 1}: Short Server IDs (0: any server) to ACL bits
+    if not isinstance(value, dict):
+        return False
+    for key, bits in value.items():
+        if not (key.isdigit() and int(key) < 65535 and _is_id(bits) and bits < 32):
+            return False
+    return True
+
+
 # The fields of one server account's security; the bootstrap server's have "bootstrap_" before
 # them. (field, default, check, what was expected)
 _SECURITY_FIELDS = (
@@ -48,6 +66,21 @@ _FIELDS = (
      "a number of seconds from 0.1 to 60"),
     ("state_dir", "/state", lambda v: v is None or _is_text(v), "a folder or null"),
 ) + _SECURITY_FIELDS + tuple(("bootstrap_" + f[0],) + f[1:] for f in _SECURITY_FIELDS)
+# One entry of "servers": a management server of its own Short Server ID, with the security
+# fields of the server above.
+_SERVER_FIELDS = (
+    ("server", _REQUIRED, _is_uri, _URI),
+    ("ssid", _REQUIRED, _is_ssid, "a Short Server ID from 1 to 65534"),
+    ("lifetime", None, lambda v: v is None or _is_seconds(v), "a number of seconds from 1 to 4294967295, or null"),
+) + _SECURITY_FIELDS
+# One entry of "access": an Access Control instance (see CONFIG.md).
+_ACCESS_FIELDS = (
+    ("object", _REQUIRED, lambda v: _is_id(v) and v > 0, "an object id from 1 to 65535"),
+    ("instance", _REQUIRED, _is_id, "an instance id, or 65535 for the object itself (Create)"),
+    ("rights", {}, _is_rights, "an object of Short Server ID (\"0\": any server) to the sum of Read 1, Write 2,"
+     " Execute 4, Delete 8, Create 16"),
+    ("owner", None, lambda v: v is None or _is_ssid(v), "a Short Server ID or null"),
+)
 # The caps on what servers can make the client hold; a field left out keeps the client's
 # default (lwm2m.client.LIMITS, listed in CONFIG.md).
 _LIMIT_FIELDS = tuple((name, None, lambda v: v is None or _is_count(v), "a positive count or null")
@@ -77,7 +110,7 @@ def _check(doc, fields, path, prefix):
             raise ConfigError("%s: %s%s: expected %s, got %r" % (path, prefix, name, expected, value))
         out[name] = value
     for name in doc:
-        if name not in out and name not in _SECTIONS:
+        if name not in out and name not in _SECTIONS and name not in _LISTS:
             raise ConfigError("%s: %s%s: unknown field" % (path, prefix, name))
     return out
 
@@ -98,6 +131,14 @@ _SECTIONS = {
 }
 
 
+# The lists inside config.json: (name, the fields of each entry, what it was expected to be)
+_LISTS = {
+    "servers": (_SERVER_FIELDS, "a list of servers such as [{\"server\": \"coap://host:5683\", \"ssid\": 101}]"),
+    "access": (_ACCESS_FIELDS, "a list of access rights such as [{\"object\": 3311, \"instance\": 0,"
+                               " \"rights\": {\"101\": 3}}]"),
+}
+
+
 def parse(doc, path):
     # The checked configuration with defaults filled in.
     if not isinstance(doc, dict):
@@ -108,24 +149,38 @@ def parse(doc, path):
         if not isinstance(section, dict):
             raise ConfigError("%s: %s: expected %s" % (path, name, expected))
         config[name] = _check(section, fields, path, name + ".")
+    for name, (fields, expected) in _LISTS.items():
+        items = doc.get(name, [])
+        if not isinstance(items, list) or [i for i in items if not isinstance(i, dict)]:
+            raise ConfigError("%s: %s: expected %s" % (path, name, expected))
+        config[name] = [_check(item, fields, path, "%s[%d]." % (name, i)) for i, item in enumerate(items)]
     config["limits"] = {k: v for k, v in config["limits"].items() if v is not None}
-    if config["server"] is None and config["bootstrap_server"] is None:
-        raise ConfigError("%s: server: missing, expected %s, or a bootstrap_server" % (path, _URI))
+    if config["server"] is None and not config["servers"] and config["bootstrap_server"] is None:
+        raise ConfigError("%s: server: missing, expected %s, or servers, or a bootstrap_server" % (path, _URI))
     for uri, prefix in (("server", ""), ("bootstrap_server", "bootstrap_")):
         if config[uri] is not None:
-            _check_security(config, path, uri, prefix)
+            _check_security(config, path, uri, prefix, prefix)
+    ssids = [1] if config["server"] else []
+    for i, entry in enumerate(config["servers"]):
+        where = "servers[%d]." % i
+        _check_security(entry, path, "server", "", where)
+        if entry["ssid"] in ssids:
+            raise ConfigError("%s: %sssid: %d is taken (\"server\" is 1): expected a Short Server ID of its own"
+                              % (path, where, entry["ssid"]))
+        ssids.append(entry["ssid"])
     return config
 
 
-def _check_security(config, path, uri, prefix):
+def _check_security(config, path, uri, prefix, where):
     # Does the security of the account at config[uri] fit its scheme, with all it needs?
+    # `where` starts the field names in errors ("bootstrap_", "servers[1].").
     security = config[prefix + "security"]
     if config[uri].startswith("coaps://") == (security == "nosec"):
         raise ConfigError("%s: %ssecurity: %r with %s: expected \"psk\" or \"certificate\" for a coaps:// server"
-                          " and \"nosec\" for coap://" % (path, prefix, security, config[uri]))
+                          " and \"nosec\" for coap://" % (path, where, security, config[uri]))
     for name, expected in _NEEDED.get(security, ()):
         if not config[prefix + name]:
-            raise ConfigError("%s: %s%s: missing, expected %s for %r" % (path, prefix, name, expected, security))
+            raise ConfigError("%s: %s%s: missing, expected %s for %r" % (path, where, name, expected, security))
 
 
 def load(path):
@@ -142,11 +197,17 @@ def load(path):
 def read_files(config, source):
     # Reads the certificate files a checked configuration names: from here on those fields
     # hold the files' contents. `source` names the configuration in errors.
-    for name in _FILES + tuple("bootstrap_" + name for name in _FILES):
-        if config[name]:
-            try:
-                with open(config[name], "rb") as f:
-                    config[name] = f.read()
-            except OSError:
-                raise ConfigError("%s: %s: cannot read %r: is the file there?" % (source, name, config[name]))
+    _read_files(config, _FILES + tuple("bootstrap_" + name for name in _FILES), source, "")
+    for i, entry in enumerate(config["servers"]):
+        _read_files(entry, _FILES, source, "servers[%d]." % i)
     return config
+
+
+def _read_files(fields, names, source, where):
+    for name in names:
+        if fields[name]:
+            try:
+                with open(fields[name], "rb") as f:
+                    fields[name] = f.read()
+            except OSError:
+                raise ConfigError("%s: %s%s: cannot read %r: is the file there?" % (source, where, name, fields[name]))

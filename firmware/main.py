@@ -18,6 +18,7 @@ _LIGHT = 3311
 _PSK = 0  # Security Modes /0/x/2
 _CERTIFICATE = 2
 _ON_OFF = 5850
+_ACCESS_CONTROL = 2
 _RESTART_FIRST_MS = 5000
 _RESTART_MAX_MS = 300000
 _WATCHDOG_MS = 8000  # the longest the RP2040 watchdog allows (8.3 s)
@@ -40,12 +41,17 @@ def build(config, board, transport, objects_dir, log=print):
             raise ValueError("%s/%d.json: missing: the core objects are needed" % (objects_dir, oid))
     endpoint = config["endpoint"] or board.endpoint_name()
     client = Client(model, endpoint, transport, config["lwm2m"], log, limits=config["limits"],
-                    ack_timeout_ms=int(config["ack_timeout"] * 1000))
+                    ack_timeout_ms=int(config["ack_timeout"] * 1000), access_control=bool(config["access"]))
     if config["bootstrap_server"]:
         _add_account(model, config, "bootstrap_", None)
     if config["server"]:
         _add_account(model, config, "", 1)
         core.add_server(model, 1, config["lifetime"])
+    for entry in config["servers"]:
+        _add_account(model, entry, "", entry["ssid"])
+        core.add_server(model, entry["ssid"], entry["lifetime"] or config["lifetime"])
+    for entry in config["access"]:
+        _add_access(model, entry, objects_dir)
     core.add_device(model, board, client.defer)
     core.add_connectivity(model, board)
     if model.object(_TEMPERATURE) and board.temperature() is not None:
@@ -75,14 +81,25 @@ def _add_account(model, config, prefix, ssid):
         core.add_security(model, uri, ssid, bootstrap)
 
 
+def _add_access(model, entry, objects_dir):
+    # An Access Control instance of config.json's "access" (firmware/config.py checked it).
+    if model.object(_ACCESS_CONTROL) is None:
+        raise ValueError("%s/2.json: missing: \"access\" in config.json needs the Access Control object" % objects_dir)
+    values = {0: entry["object"], 1: entry["instance"], 2: {int(k): v for k, v in entry["rights"].items()}}
+    if entry["owner"] is not None:
+        values[3] = entry["owner"]
+    model.add_instance(_ACCESS_CONTROL, None, values)
+
+
 def _persist(model, client, folder, log):
-    # What servers write to Server (1) and Device (3), and what a bootstrap gave (Security and
-    # Server), survives a restart; a corrupt file is set aside as servers.json.bad.
+    # What servers write to Server (1) and Device (3), and what a bootstrap gave (Security,
+    # Server, Access Control), survives a restart; a corrupt file is set aside as .bad.
     try:
         os.mkdir(folder)
     except OSError:
         pass  # it exists
-    persist = Persist(model, folder + "/servers.json", (1, 3), client.defer, (0, 1),
+    whole = tuple(oid for oid in (0, 1, _ACCESS_CONTROL) if model.object(oid))
+    persist = Persist(model, folder + "/servers.json", (1, 3), client.defer, whole,
                       lambda: client.bootstrap is not None)
     try:
         restored, refused = persist.restore()

@@ -187,3 +187,50 @@ def test_a_corrupt_state_file_is_set_aside_and_the_factory_bootstrap_runs(tmp_pa
     client.poll()
     ((data, addr),) = transport.sent
     assert addr == ("192.0.2.10", 5783) and b"bs" in data  # the Bootstrap-Request
+
+
+def test_two_servers_with_their_rights_from_config_json(tmp_path):
+    import board as host_board
+
+    doc = {"servers": [{"server": "coap://192.0.2.10:5683", "ssid": 101},
+                       {"server": "coaps://192.0.2.11:5684", "ssid": 102, "security": "psk", "psk_identity": "ep",
+                        "psk_key": "00ff", "lifetime": 60}],
+           "access": [{"object": 3311, "instance": 0, "rights": {"101": 3, "102": 1}, "owner": 101},
+                      {"object": 3, "instance": 0, "rights": {"0": 1}}],
+           "state_dir": None}
+    config = firmware_config.parse(doc, "config.json")
+    client = firmware.build(config, host_board, MemoryTransport(), str(ROOT / "firmware" / "objects"), [].append)
+    security = {inst.get(10): inst for inst in client.model.object(0).instances.values()}
+    assert security[101].get(0) == "coap://192.0.2.10:5683" and security[102].get(5) == b"\x00\xff"
+    servers = {inst.get(0): inst.get(1) for inst in client.model.object(1).instances.values()}
+    assert servers == {101: 300, 102: 60}
+    acls = sorted((i.get(0), i.get(1), i.get(2), i.get(3) if i.has(3) else None)
+                  for i in client.model.object(2).instances.values())
+    assert acls == [(3, 0, {0: 1}, None), (3311, 0, {101: 3, 102: 1}, 101)]
+
+
+def test_one_server_with_access_rights_has_them_checked():
+    import board as host_board
+
+    doc = {"server": "coap://192.0.2.10:5683", "access": [{"object": 3, "instance": 0, "rights": {"1": 1}}],
+           "state_dir": None}
+    client = firmware.build(firmware_config.parse(doc, "config.json"), host_board, MemoryTransport(),
+                            str(ROOT / "firmware" / "objects"), [].append)
+    client.start()
+    assert client.access is not None and len(client.servers) == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"servers": {"server": "coap://x:1"}}, "config.json: servers: expected a list of servers"),
+    ({"servers": [{"server": "coap://x:1"}]}, "config.json: servers[0].ssid: missing, expected a Short Server ID"),
+    ({"servers": [{"server": "coap://x:1", "ssid": 1}]}, "config.json: servers[0].ssid: 1 is taken"),
+    ({"servers": [{"server": "coaps://x:1", "ssid": 7}]}, "config.json: servers[0].security: 'nosec' with coaps://x:1"),
+    ({"servers": [{"server": "coap://x:1", "ssid": 7, "port": 5}]}, "config.json: servers[0].port: unknown field"),
+    ({"access": [{"object": 3, "instance": 0, "rights": {"101": 32}}]}, "config.json: access[0].rights: expected an object"),
+    ({"access": [{"object": 0, "instance": 0}]}, "config.json: access[0].object: expected an object id from 1"),
+    ({"access": [{"instance": 0}]}, "config.json: access[0].object: missing"),
+])
+def test_server_and_access_errors_name_the_entry_and_the_field(change, message):
+    with pytest.raises(firmware_config.ConfigError) as err:
+        firmware_config.parse(dict(GOOD, **change), "config.json")
+    assert str(err.value).startswith(message), str(err.value)

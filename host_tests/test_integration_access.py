@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from peers.leshan_bootstrap import LeshanBootstrapServer, server
-from peers.leshan_server import LeshanError, LeshanServer, available, model_dirs
+from peers.leshan_bootstrap import LeshanBootstrapServer, server, unavailable
+from peers.leshan_server import LeshanError, LeshanServer, model_dirs
 
 KEYS = {101: "00112233445566778899aabbccddeeff", 102: "ffeeddccbbaa99887766554433221100"}
 ACLS = [(3311, 0, {101: 1 | 2, 102: 1}, None), (3303, 65535, {102: 16}, None)]
@@ -21,10 +21,9 @@ needs_registry = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def leshans():
     # (the bootstrap server, server A, server B): one JVM each for the module
-    for main in ("LeshanPeer", "LeshanBootstrapPeer"):
-        reason = available(main)
-        if reason:
-            pytest.fail(reason)
+    reason = unavailable()
+    if reason:
+        pytest.fail(reason)
     started = []
     try:
         started.append(LeshanBootstrapServer())

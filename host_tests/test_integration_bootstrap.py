@@ -12,8 +12,8 @@ import time
 import pytest
 
 from peers.host import free_udp_port
-from peers.leshan_bootstrap import LeshanBootstrapServer, server
-from peers.leshan_server import LeshanServer, available
+from peers.leshan_bootstrap import LeshanBootstrapServer, server, unavailable
+from peers.leshan_server import LeshanServer
 
 BS_KEY = "000102030405060708090a0b0c0d0e0f"
 DM_KEY = "f0e0d0c0b0a090807060504030201000"
@@ -28,10 +28,9 @@ def endpoint(tag):
 @pytest.fixture(scope="module")
 def leshans():
     # (the bootstrap server, the management server), one JVM each for the module
-    for main in ("LeshanPeer", "LeshanBootstrapPeer"):
-        reason = available(main)
-        if reason:
-            pytest.fail(reason)
+    reason = unavailable()
+    if reason:
+        pytest.fail(reason)
     bs = LeshanBootstrapServer()
     try:
         dm = LeshanServer(models=[])

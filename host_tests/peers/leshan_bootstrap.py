@@ -4,7 +4,12 @@
 # bootstrap session's events (bootstrap-request, -authorized, -send, -response, -finished,
 # -failed; their fields are described in the .java file) as JSON lines on its stdout, its own
 # log and the CoAP trace on stderr, kept for dump().
-from peers.leshan_server import LeshanProcess, hex_key
+from peers.leshan_server import LeshanProcess, available, hex_key
+
+
+def unavailable():
+    # Why the bootstrap server and the server cannot start (not built, no java), or None.
+    return available("LeshanPeer") or available("LeshanBootstrapPeer")
 
 
 def server(ssid, uri, lifetime=86400, binding="U", identity=None, key=None, **retries):

@@ -132,3 +132,11 @@ def test_with_one_server_no_acl_is_needed():
     client.start()
     assert a.request(GET, "/3311/1", 100).code == 0x45
     assert a.request(PUT, "/3311/1/5850", 110, b"1", cf=TEXT).code == 0x44
+
+
+def test_stop_deregisters_from_every_server():
+    client, a, b = two_servers()
+    client.stop(timeout_ms=0)
+    for peer in (a, b):
+        bye = peer.take_one()
+        assert (bye.code, bye.path()) == (DELETE, "/rd/%d" % peer.addr[1])

@@ -25,7 +25,7 @@ def new_client(management=False, version="1.1", hold_off=0, fs=None):
     # was given is kept in STATE there, as the firmware keeps it (firmware/main.py), and
     # restored before it starts; client.persist is the Persist.
     model = Model()
-    for oid in (0, 1, 3, 4, 3303):
+    for oid in (0, 1, 2, 3, 4, 3303):
         model.define(load_definition("%s/%d.json" % (objects_dir(), oid)))
     transport = MemoryTransport()
     lines = []
@@ -40,7 +40,7 @@ def new_client(management=False, version="1.1", hold_off=0, fs=None):
     core.add_connectivity(model, FakeBoard())
     if fs is not None:
         on_fs = lambda action: client.defer(lambda: fs.run(store, action))  # noqa: E731
-        client.persist = Persist(model, STATE, (1, 3), on_fs, (0, 1), lambda: client.bootstrap is not None)
+        client.persist = Persist(model, STATE, (1, 3), on_fs, (0, 1, 2), lambda: client.bootstrap is not None)
         fs.run(store, client.persist.restore)
         model.watchers.append(client.persist.changed)
         client.on_bootstrapped = lambda: fs.run(store, client.persist.bootstrapped)
@@ -184,7 +184,7 @@ def test_discover_of_root_and_of_an_object():
     assert (answer.code, answer.get(12)) == (0x45, LINK)
     assert answer.payload == (b'</>;lwm2m=1.1,</0>;ver=1.1,</0/0>;uri="coap://127.0.0.1:5783",'
                               b'</0/1>;ssid=101;uri="coap://127.0.0.1:5683",</1>;ver=1.1,</1/0>;ssid=101,'
-                              b'</3>;ver=1.1,</3/0>,</4/0>,</3303>;ver=1.1')
+                              b'</2>;ver=1.1,</3>;ver=1.1,</3/0>,</4/0>,</3303>;ver=1.1')
     answer = bs.request(GET, "/1", 30, accept=LINK)
     assert answer.payload == b"</>;lwm2m=1.1,</1>;ver=1.1,</1/0>;ssid=101"
     assert bs.request(GET, "/1/0", 40, accept=LINK).code == 0x80
@@ -311,6 +311,8 @@ def test_what_a_bootstrap_gave_survives_a_restart_keys_included():
     assert bs.request(PUT, "/0/1", 10, security_tlv(1, DM_URI, 101, 3, b"ep-id", b"\x00\xffkey"),
                       cf=TLV).code == 0x44
     assert bs.request(PUT, "/1/0", 10, server_senml(0, 101, 120), cf=SENML_JSON).code == 0x44
+    acl = [((2, 0, 0), "i", 3), ((2, 0, 1), "i", 0), ((2, 0, 2, 0), "i", 1), ((2, 0, 2, 101), "i", 3), ((2, 0, 3), "i", 101)]
+    assert bs.request(PUT, "/2/0", 10, formats.encode(TLV, (2, 0), acl), cf=TLV).code == 0x44
     assert fs.disk == {}  # nothing is saved before the Finish
     assert bs.request(POST, "/bs", 20).code == 0x44
     assert STATE in fs.disk and fs.disk[STATE].count("ep-id".encode().hex()) == 1
@@ -320,6 +322,7 @@ def test_what_a_bootstrap_gave_survives_a_restart_keys_included():
         DM_URI, b"ep-id", b"\x00\xffkey", 101)
     assert again.model.instance(0, 0).get(1) is True  # the bootstrap account is kept too
     assert again.model.instance(1, 0).get(1) == 120 and again.persist.whole_saved
+    assert again.model.instance(2, 0).get(2) == {0: 1, 101: 3} and again.model.instance(2, 0).get(3) == 101
     assert again.bootstrap is None and len(again.servers) == 1  # registers without bootstrapping
     again.poll(0)
     assert bs2.take() == []

@@ -62,9 +62,11 @@ LIMITS = {"observations": 16, "attributes": 32, "instances": 8, "duplicates": 32
 
 class Client:
     def __init__(self, model, endpoint, transport, version="1.1", log=print, rand=None,
-                 con_interval_ms=86400000, limits=None, ack_timeout_ms=2000):
+                 con_interval_ms=86400000, limits=None, ack_timeout_ms=2000, access_control=False):
         # limits: {name: cap} over LIMITS; ack_timeout_ms: CoAP's ACK_TIMEOUT (RFC 7252 4.8),
-        # longer on links with a long round trip, shorter to notice a lost server sooner.
+        # longer on links with a long round trip, shorter to notice a lost server sooner;
+        # access_control: check ACLs even with one management server (they always are with
+        # several).
         if version not in ("1.0", "1.1"):
             raise ValueError("lwm2m version %r: expected 1.0 or 1.1" % version)
         self.model = model
@@ -82,7 +84,8 @@ class Client:
         self.buf = bytearray(_BUF_SIZE)
         self.servers = []
         self.bootstrap = None  # the lwm2m.bootstrap.Bootstrap under way
-        self.access = None  # lwm2m.access once there are several management servers
+        self.access_control = access_control
+        self.access = None  # lwm2m.access once ACLs are checked
         self.on_bootstrapped = None  # called after a bootstrap's new servers are set up
         self.deferred = []  # actions to run once the current answers have left
         self.now = time.ticks_ms()
@@ -134,7 +137,7 @@ class Client:
             self.servers.append(entry)
         if not self.servers and not self._bootstrap_account():
             self.log("no management server configured")
-        if len(self.servers) > 1 and self.access is None:
+        if (len(self.servers) > 1 or self.access_control) and self.access is None:
             from lwm2m import access  # ACLs are needed with several servers only
 
             self.access = access

@@ -77,8 +77,8 @@ def load(path):
 class Persist:
     # Saves what servers set to `path`, and puts it back at start-up: the writable, stored (not
     # hook-read) single values of `oids` after a server changes them and, once a bootstrap
-    # has finished (bootstrapped()), every instance of `whole` (Security and Server) with all
-    # its stored values, keys included, under "bootstrapped". While held() is true (a
+    # has finished (bootstrapped()), every instance of `whole` (Security, Server and Access
+    # Control) with all its stored values, keys included, under "bootstrapped". While held() is true (a
     # bootstrap under way) nothing is saved: its writes count only once it finishes.
     def __init__(self, model, path, oids, defer, whole=(), held=None):
         self.model = model
@@ -150,7 +150,7 @@ class Persist:
         count = 0
         for oid in self.whole:
             obj = self.model.objects[oid]
-            entries = doc.get(str(oid)) if isinstance(doc, dict) else None
+            entries = doc.get(str(oid), {}) if isinstance(doc, dict) else None  # none: no instances
             if not isinstance(entries, dict):
                 raise StoreError("%s: corrupt: no instances of object %d" % (self.path, oid))
             objects[oid] = {}
