@@ -45,13 +45,12 @@ _HANDSHAKE_POLL_MS = const(100)  # how often a DTLS handshake is driven: its tim
 _SLEEP_MAX_MS = const(60000)
 _PARK_MS = const(0x1FFFFFFF)  # parked by stop(): about 6 days
 _SERVER_ERROR = const(0xA0)
-# Access rights (the ACL bits of object 2, lwm2m.access)
+# Access rights (the ACL bits of object 2, checked by lwm2m.access)
 _READ = const(1)
 _WRITE = const(2)
 _EXECUTE = const(4)
 _DELETE_BIT = const(8)
 _CREATE = const(16)
-_RIGHTS = {_READ: "Read", _WRITE: "Write", _EXECUTE: "Execute", _DELETE_BIT: "Delete", _CREATE: "Create"}
 _UNAVAILABLE = const(0xA3)
 
 # The defaults of the caps on what servers can make the client hold (the "limits" of
@@ -348,34 +347,12 @@ class Client:
         return _response(*result)
 
     def _allow(self, server, bit, path):
-        # 4.01 unless the server holds `bit` on the instance of path, or for Create on its
-        # object; an object-level Read, Observe or Discover shows only what it may read
-        # (_visible), and what does not exist is left for dm to answer 4.04.
-        access = self.access
-        if access is None or not path or path[0] == 0:
-            return
-        if len(path) == 1:
-            if bit != _CREATE:
-                return
-            iid = access.OBJECT_LEVEL
-        else:
-            iid = path[1]
-            if self.model.instance(path[0], iid) is None:
-                return
-        if not self._rights(server, path[0], iid) & bit:
-            raise Error(_UNAUTHORIZED, "%s has no %s right on %s" % (server.uri, _RIGHTS[bit], dm.path_str((path[0], iid))))
-
-    def _rights(self, server, oid, iid):
-        # A server has Read, Write and Execute on its own Server instance, whatever the ACLs.
-        if oid == 1 and iid == server.instance.iid:
-            return _READ | _WRITE | _EXECUTE
-        return self.access.rights(self.model, server.ssid, oid, iid)
+        if self.access:
+            self.access.allow(self.model, server, bit, path)
 
     def _visible(self, server):
         # What an object-level Read or Discover of this server lists: None for everything.
-        if self.access is None:
-            return None
-        return lambda inst: self._rights(server, inst.obj.oid, inst.iid) & _READ
+        return self.access.visible(self.model, server) if self.access else None
 
     def _read(self, server, request, path, accept):
         observe = request.get(_OBSERVE)
