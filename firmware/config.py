@@ -84,7 +84,7 @@ _ACCESS_FIELDS = (
 # The caps on what servers can make the client hold; a field left out keeps the client's
 # default (lwm2m.client.LIMITS, listed in CONFIG.md).
 _LIMIT_FIELDS = tuple((name, None, lambda v: v is None or _is_count(v), "a positive count or null")
-                      for name in ("observations", "attributes", "instances", "duplicates", "duplicate_bytes"))
+                      for name in ("observations", "attributes", "instances", "duplicates", "duplicate_bytes", "block_bytes"))
 _WIFI_FIELDS = (
     ("ssid", "", lambda v: isinstance(v, str), "a string"),
     ("password", "", lambda v: isinstance(v, str), "a string"),

@@ -333,17 +333,6 @@ def test_instances_a_server_may_create_are_capped():
     assert peer.request(POST, "/3303", 100, records, cf=TLV).code == 0x41
 
 
-def test_creates_stop_before_the_registration_outgrows_a_datagram():
-    client, peer, _reg = registered(limits={"instances": 1000})
-    records = tlv.encode([(RESOURCE, 5701, b"Cel")])
-    codes = [peer.request(POST, "/3303", 100 + i, records, cf=TLV).code for i in range(150)]
-    assert codes[0] == 0x41 and codes[-1] == 0x80
-    created = len(client.model.object(3303).instances)
-    assert codes == [0x41] * created + [0x80] * (150 - created)
-    register = client.servers[0].register_message()
-    assert len(coap.encode(register)) <= 1152
-
-
 def test_an_execute_retransmitted_after_many_reads_runs_once():
     client, peer, _reg = registered()
     runs = []

@@ -8,7 +8,7 @@ import time
 
 from micropython import const
 
-from lwm2m import Error, coap, core, dm, link
+from lwm2m import Error, block, coap, core, dm, link
 from lwm2m.exchange import Exchange
 from lwm2m.registration import Server, split_uri
 from lwm2m.observe import Observer
@@ -33,14 +33,13 @@ _LOCATION_PATH = const(8)
 _CONTENT_FORMAT = const(12)
 _ACCEPT = const(17)
 _LINK_FORMAT = const(40)
+_OPAQUE = const(42)
 _SENML_JSON = const(110)
-# The critical options a request may carry: Uri-Host, Uri-Port, Uri-Path, Uri-Query, Accept.
-# Any other (If-Match, Block1, Block2, Proxy-Uri ...) is answered 4.02 Bad Option.
-_UNDERSTOOD = (3, 7, 11, 15, 17)
+# The critical options a request may carry: Uri-Host, Uri-Port, Uri-Path, Uri-Query, Accept,
+# Block2, Block1. Any other (If-Match, Proxy-Uri ...) is answered 4.02 Bad Option.
+_UNDERSTOOD = (3, 7, 11, 15, 17, 23, 27)
 
 _BUF_SIZE = const(1280)  # one datagram: the 1152-byte CoAP maximum plus headroom
-_DATAGRAM_MAX = const(1152)  # what a Register must fit in (RFC 7252 4.6) until block-wise
-_DTLS_OVERHEAD = const(64)  # a DTLS 1.2 record's header, nonce, tag and padding, at most
 _HANDSHAKE_POLL_MS = const(100)  # how often a DTLS handshake is driven: its timers need it
 _SLEEP_MAX_MS = const(60000)
 _PARK_MS = const(0x1FFFFFFF)  # parked by stop(): about 6 days
@@ -52,11 +51,14 @@ _EXECUTE = const(4)
 _DELETE_BIT = const(8)
 _CREATE = const(16)
 _UNAVAILABLE = const(0xA3)
+_UNSUPPORTED_FORMAT = const(0x8F)
 
 # The defaults of the caps on what servers can make the client hold (the "limits" of
 # config.json): observations and Write-Attributes paths per server, instances each server
-# may Create per object, and the duplicate cache (see lwm2m.exchange) in requests and bytes.
-LIMITS = {"observations": 16, "attributes": 32, "instances": 8, "duplicates": 32, "duplicate_bytes": 4096}
+# may Create per object, the duplicate cache (see lwm2m.exchange) in requests and bytes, and
+# the largest block-wise request reassembled (see lwm2m.block).
+LIMITS = {"observations": 16, "attributes": 32, "instances": 8, "duplicates": 32, "duplicate_bytes": 4096,
+          "block_bytes": 4096}
 
 
 class Client:
@@ -80,6 +82,8 @@ class Client:
                                  ack_timeout_ms)
         self.observer = Observer(self._notify, self._snapshot, self._defaults, self._observation_failed,
                                  con_interval_ms, caps["observations"], caps["attributes"])
+        self.blocks = block.Blocks(caps["block_bytes"])
+        self.streams = {}  # path -> func(offset, data, last, size) taking its Block1 writes
         self.buf = bytearray(_BUF_SIZE)
         self.servers = []
         self.bootstrap = None  # the lwm2m.bootstrap.Bootstrap under way
@@ -87,6 +91,7 @@ class Client:
         self.access = None  # lwm2m.access once ACLs are checked
         self.on_bootstrapped = None  # called after a bootstrap's new servers are set up
         self.deferred = []  # actions to run once the current answers have left
+        self.tasks = []  # objects whose step(now) runs each poll, returning the ms until due
         self.now = time.ticks_ms()
         model.watchers.append(self.observer.changed)
         model.on_tree_change = self._tree_changed
@@ -104,6 +109,7 @@ class Client:
         # checks and actions bound.
         for old in self.servers:
             self.exchange.cancel(old.addr)
+            self.blocks.forget(old.addr)
         self.servers = []
         security = self.model.object(0)
         for inst in security.instances.values() if security else ():
@@ -195,6 +201,8 @@ class Client:
         else:
             for server in self.servers:
                 wait = min(wait, server.step(now))
+        for task in self.tasks:
+            wait = min(wait, task.step(now))
         if self.deferred:
             wait = 0  # what they change (a bootstrap's end, new servers) is due at once
         while self.deferred:
@@ -212,6 +220,12 @@ class Client:
     def defer(self, action):
         # Runs action() at the end of this poll, after the answer that asked for it was sent.
         self.deferred.append(action)
+
+    def stream(self, path, func):
+        # Block-wise writes of the resource at path ("/5/0/0") go to func(offset, data, last,
+        # size) block by block instead of being reassembled: size is the Size1 the server
+        # gave with the first block, else None. func raises lwm2m.Error to refuse.
+        self.streams[path] = func
 
     def run(self, running=lambda: True, tick=None, max_sleep_ms=_SLEEP_MAX_MS):
         # Polls while running() is true, sleeping on the socket until the next deadline, at
@@ -278,7 +292,7 @@ class Client:
         # Answers one request; every request and its answer make one log line. Anything but
         # lwm2m.Error is answered 5.00 by the exchange, which logs it.
         try:
-            response = self._dispatch(request, addr)
+            response = self.blocks.serve(request, addr, self._dispatch, self.streams)
         except Error as exc:
             self.log("%s%s %s -> %s (%s)" % (self._who(addr), coap.code_name(request.code), _log_path(request), coap.code_name(exc.code or _SERVER_ERROR), exc))
             raise
@@ -290,10 +304,13 @@ class Client:
         server = self._server_at(addr) if len(self.servers) > 1 else None
         return server.uri + ": " if server else ""
 
-    def _dispatch(self, request, addr):
+    def _dispatch(self, request, addr, piece):
+        # piece: (offset, last, size1) of one block of a streamed write, else None
         bootstrap = self.bootstrap
         if bootstrap is not None and addr == bootstrap.addr:
             _check_options(request)
+            if piece is not None:
+                raise Error(_METHOD_NOT_ALLOWED, "a bootstrap server does not write %s" % request.path())
             return _response(*bootstrap.serve(request))
         server = self._server_at(addr)
         if server is None:
@@ -307,7 +324,15 @@ class Client:
         code = request.code
         cf = request.get(_CONTENT_FORMAT)
         accept = request.get(_ACCEPT)
-        if code == _GET:
+        if piece is None and (code == _PUT or code == _POST) and dm.path_str(path) in self.streams:
+            piece = (0, True, len(request.payload))  # a stream's write short enough for one message
+        if piece is not None:
+            self._allow(server, _WRITE, path)
+            if cf is not None and cf != _OPAQUE:
+                raise Error(_UNSUPPORTED_FORMAT, "block-wise writes of %s take application/octet-stream" % dm.path_str(path))
+            self.streams[dm.path_str(path)](piece[0], request.payload, piece[1], piece[2])
+            result = _CHANGED, None, b""
+        elif code == _GET:
             self._allow(server, _READ, path)
             if accept == _LINK_FORMAT:
                 result = dm.discover(self.model, path, lambda p: self.observer.attributes_of(server.ssid, p),
@@ -403,19 +428,13 @@ class Client:
         return server.defaults() if server else (0, 0)
 
     def _admit(self, server, obj, iid):
-        # A server's Create within its cap, and the Register still in one datagram with the
-        # new instance's link (an upper bound: it may replace a bare </oid>).
+        # A server's Create within its cap.
         mine = 0
         for inst in obj.instances.values():
             if inst.creator == server.ssid:
                 mine += 1
         if mine >= self.limits["instances"]:
             raise Error(_BAD_REQUEST, "%s created %d instances of /%d, the most it may" % (server.uri, mine, obj.oid))
-        grows = len(",</%d/%d>" % (obj.oid, iid)) * (2 if self.access else 1)  # and its ACL instance's
-        for each in self.servers:
-            room = _DATAGRAM_MAX - (_DTLS_OVERHEAD if each.context else 0)
-            if len(coap.encode(each.register_message())) + grows > room:
-                raise Error(_BAD_REQUEST, "/%d/%d would not fit the registration in one datagram" % (obj.oid, iid))
 
     def _notify(self, obs, con):
         server = self._server(obs.server)
@@ -430,6 +449,7 @@ class Client:
         msg.add(_OBSERVE, obs.seq)
         msg.add(_CONTENT_FORMAT, cf)
         msg.payload = payload
+        msg = self.blocks.first(server.addr, (dm.path_str(obs.path), obs.accept), msg)
         self.exchange.notify(msg, server.addr, lambda ok: ok or self._unacknowledged(server, obs), self.now)
 
     def _unacknowledged(self, server, obs):

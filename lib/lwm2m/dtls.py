@@ -22,17 +22,24 @@ def context(security):
         raise ValueError("%s: coaps:// needs a Security Mode of PSK (0) or Certificate (2), not NoSec" % uri)
     if mode == _RPK:
         raise ValueError("%s: Raw Public Key (1) is not supported by MicroPython's tls: use PSK or Certificate" % uri)
-    ctx = tls.SSLContext(tls.PROTOCOL_DTLS_CLIENT)
     if mode == _PSK:
         identity, key = security.get(3), security.get(5)
         if not identity or not key:
             raise ValueError("%s: PSK needs an identity (/0/x/3) and a key (/0/x/5)" % uri)
-        ctx.verify_mode = tls.CERT_NONE
-        ctx.psk_identity = identity
-        ctx.psk_key = bytes(key)
-    elif mode == _CERTIFICATE:
+        return psk_context(identity, key)
+    ctx = tls.SSLContext(tls.PROTOCOL_DTLS_CLIENT)
+    if mode == _CERTIFICATE:
         ctx.load_cert_chain(security.get(3), security.get(5))
         ctx.load_verify_locations(cadata=security.get(4))
     else:
         raise ValueError("%s: unknown Security Mode %r" % (uri, mode))
+    return ctx
+
+
+def psk_context(identity, key):
+    # A PSK context: identity and key as bytes (a firmware download's own PSK, or /0/x/3, /0/x/5).
+    ctx = tls.SSLContext(tls.PROTOCOL_DTLS_CLIENT)
+    ctx.verify_mode = tls.CERT_NONE
+    ctx.psk_identity = identity
+    ctx.psk_key = bytes(key)
     return ctx

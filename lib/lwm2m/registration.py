@@ -13,7 +13,7 @@ import time
 
 from micropython import const
 
-from lwm2m import Error, coap
+from lwm2m import Error, block, coap
 
 _CON = const(0)
 _POST = const(0x02)
@@ -182,7 +182,7 @@ class Server:
         if ended:
             self.client.log("%s: %d observations ended with the last registration" % (self.uri, ended))
         self.client.log("register with %s as %s (lifetime %d s)" % (self.uri, self.client.endpoint, lifetime))
-        self.client.exchange.request(msg, self.addr, lambda r: self._registered(r), self.client.now)
+        block.send(self.client.exchange, msg, self.addr, lambda r: self._registered(r), self._now)
 
     def _registered(self, response):
         if response is not None and response.code == _CREATED:
@@ -212,6 +212,9 @@ class Server:
         if over is None:
             self.client.exchange.cancel(self.addr)
             self._retry("register", None)
+
+    def _now(self):
+        return self.client.now
 
     def _setting(self, rid, default):
         return self.instance.get(rid) if self.instance.has(rid) else default
@@ -257,7 +260,7 @@ class Server:
         sent = (lifetime, self.binding(), self.links_changed)
         self.links_changed = False
         self.client.log("update %s at %s" % (self.uri, self.location))
-        self.client.exchange.request(msg, self.addr, lambda r: self._updated(r, sent), self.client.now)
+        block.send(self.client.exchange, msg, self.addr, lambda r: self._updated(r, sent), self._now)
 
     def _updated(self, response, sent):
         if response is not None and response.code == _CHANGED:
