@@ -37,7 +37,7 @@ def test_the_request_and_the_discover_bytes(bootstrapping):
     answer = server.send(first, Code.GET, "/", accept=LINK)
     assert answer.code == Code.CONTENT and answer.opt.content_format == LINK
     assert answer.payload == (b'</>;lwm2m=1.1,</0>;ver=1.1,</0/0>;uri="coap://127.0.0.1:%d",</1>;ver=1.1,'
-                              b"</2>;ver=1.1,</3>;ver=1.1,</3/0>,</4/0>,</3303>;ver=1.1,</3303/0>,</3311/0>"
+                              b"</2>;ver=1.1,</3>;ver=1.1,</3/0>,</4/0>,</5>,</3303>;ver=1.1,</3303/0>,</3311/0>"
                               % server.port)
     answer = server.send(first, Code.GET, "/0", accept=LINK)
     assert answer.payload == b'</>;lwm2m=1.1,</0>;ver=1.1,</0/0>;uri="coap://127.0.0.1:%d"' % server.port

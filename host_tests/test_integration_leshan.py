@@ -110,7 +110,7 @@ def test_registration_as_leshan_saw_it(leshan, client):
     # an object link carries ver= when the definition's version is not 1.0, and always for
     # the core objects (0 to 7) of a 1.1 client
     versions = definitions()
-    for oid in (1, 2, 3, 4, 3303, 3311):
+    for oid in (1, 2, 3, 4, 5, 3303, 3311):
         expected = {"ver": versions[oid]} if versions[oid] != "1.0" or oid < 8 else None
         assert links.get("/%d" % oid) == expected, (oid, reg["links"])
     assert not any(t == "/0" or t.startswith("/0/") for t in links)  # Security is never listed
@@ -121,7 +121,7 @@ def test_registration_as_leshan_saw_it(leshan, client):
 
 def test_object_versions_as_leshan_understands_them(client):
     versions = definitions()
-    assert client.reg["objects"] == {str(oid): versions[oid] for oid in (1, 2, 3, 4, 3303, 3311)}
+    assert client.reg["objects"] == {str(oid): versions[oid] for oid in (1, 2, 3, 4, 5, 3303, 3311)}
 
 
 def test_a_1_0_client_registers_as_1_0(leshan, hosts):
