@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 LESHAN := build/leshan
 LESHAN_SRC := host_tests/peers/leshan
 
-.PHONY: test bench run setup clean deploy objects flash vboard
+.PHONY: test bench run setup clean deploy objects flash vboard bundle
 
 test: setup
 	$(PY) tools/run_tests.py
@@ -33,6 +33,12 @@ deploy: $(VENV)/.installed
 
 objects: $(VENV)/.installed
 	$(PY) tools/deploy.py --port "$(PORT)" --objects $(DDF) $(if $(NO_RESET),--no-reset)
+
+# A firmware update for boards without OTA partitions (firmware/BUNDLE.md): the client's files
+# in one package for a server to send to /5/0/0 or /5/0/1. BOARD defaults to rp2 here.
+#   make bundle [BOARD=rp2|vboard|esp32] [VERSION=x (default: git describe)] [OUT=build/bundle-BOARD-VERSION.bin]
+bundle: $(VENV)/.installed
+	$(PY) tools/bundle.py --board "$(if $(filter file,$(origin BOARD)),rp2,$(BOARD))" $(if $(VERSION),--version "$(VERSION)") $(if $(OUT),--out "$(OUT)")
 
 # The virtual board: the MicroPython VM behind a pseudo-terminal, reachable as build/vboard/tty
 # (make deploy PORT=build/vboard/tty BOARD=vboard). Its files are kept in build/vboard/flash,

@@ -290,7 +290,11 @@ def expected_board_files(project, board="esp32"):
     for src in (project / "firmware").glob("*.py"):
         files["/" + (src.name if src.name in ("main.py", "boot.py") else src.stem + ".mpy")] = src
     files["/board.mpy"] = project / "boards" / board / "board.py"
-    files["/wifi_board.mpy"] = project / "boards" / "common" / "wifi_board.py"  # what board.py imports
+    for src in (project / "boards" / board).glob("*.py"):  # the board's other modules (esp32's ota.py)
+        if src.name not in ("board.py", "manifest.py"):
+            files["/" + src.stem + ".mpy"] = src
+    for src in (project / "boards" / "common").glob("*.py"):  # wifi_board (board.py imports it), the bundle updater
+        files["/" + src.stem + ".mpy"] = src
     for src in (project / "firmware" / "objects").glob("*.json"):
         files["/objects/" + src.name] = src
     files["/config.json"] = project / "config.json"
@@ -586,6 +590,11 @@ def test_flash_takes_the_chip_from_the_image(tmp_path):
     options, _, params = esptool_parse(recorded[0])
     assert options["chip"] == "esp32s3" and options["baud"] == 115200 and params["addr_filename"][0][0] == 0
     assert "built for esp32s3" in lines[0]
+    assert "need an OTA image" in lines[-1]
+    ota = esp_image(tmp_path / "ESP32_GENERIC-OTA.bin", "esp32")
+    lines = []
+    flash.flash(PORT, str(ota), None, runner=lambda argv: 0, log=lines.append)
+    assert not [line for line in lines if "need an OTA image" in line]
 
 
 @pytest.mark.parametrize("args, message", [

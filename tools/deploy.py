@@ -10,6 +10,8 @@
 #   firmware/*.py            -> /*.mpy          except boot.py and main.py, copied as .py
 #                                               because MicroPython runs them by name
 #   boards/BOARD/board.py    -> /board.mpy
+#   boards/BOARD/*.py        -> /*.mpy          the board's other modules (esp32's ota.py), not
+#                                               manifest.py
 #   boards/common/*.py       -> /*.mpy          what the board modules share (wifi_board.py)
 #   firmware/objects/*.json  -> /objects/*.json
 #   config.json (repo root)  -> /config.json    checked with firmware/config.py first (--config
@@ -132,7 +134,9 @@ def stage(board, root=ROOT, out=None, config=None):
         entries.append((out / src.with_suffix(".mpy").name, "/" + src.with_suffix(".mpy").name))
     _mpy_cross(board_py.parent, "board.py", out / "board.mpy")
     entries.append((out / "board.mpy", "/board.mpy"))
-    for src in sorted((root / "boards" / "common").glob("*.py")):  # imported by board.py
+    # What board.py imports: the board's other modules (esp32's ota.py) and the shared ones.
+    others = [src for src in sorted(board_py.parent.glob("*.py")) if src.name not in ("board.py", "manifest.py")]
+    for src in others + sorted((root / "boards" / "common").glob("*.py")):
         _mpy_cross(src.parent, src.name, out / src.with_suffix(".mpy").name)
         entries.append((out / src.with_suffix(".mpy").name, "/" + src.with_suffix(".mpy").name))
     for src in sorted((root / "firmware" / "objects").glob("*.json")):

@@ -120,6 +120,9 @@ def flash(port, firmware, chip=None, baud=BAUD, runner=run_esptool, log=print):
                          "and run this again; if writing fails part way, try BAUD=115200" % code)
     log("flash: done. Next: cp firmware/config.example.json config.json, edit it, then "
         "make deploy PORT=%s" % port)
+    if "ota" not in Path(str(firmware)).name.lower():
+        log("flash: note: firmware updates over the air (object 5) need an OTA image (e.g. "
+            "ESP32_GENERIC-OTA-....bin): its name has no OTA, so it may have no partition to update into")
     return 0
 
 

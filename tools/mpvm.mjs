@@ -1,7 +1,8 @@
 // Runs Python inside the real MicroPython VM (npm @micropython/micropython-webassembly-pyscript).
 // Usage: node tools/mpvm.mjs MODULE [ARG ...]
-// Copies lib/ to /lib, host_tests/portable/ to /tests, tools/vm/ to /lib and the object
-// definitions of firmware/objects/ to /objects in the VM's
+// Copies lib/ to /lib, host_tests/portable/ to /tests, tools/vm/ and boards/common/ (the
+// board modules' shared code, as a board has them at its top level: the bundle swap is tested
+// here) to /lib and the object definitions of firmware/objects/ to /objects in the VM's
 // in-memory filesystem, imports MODULE and calls MODULE.main([ARG, ...]) with the arguments
 // as strings; the process exits with the integer main() returns (0 when it returns None), or
 // 1 with the Python traceback when an exception escapes.
@@ -39,6 +40,7 @@ const mp = await loadMicroPython({
 if (process.env.MPVM_LIB) copyTree(mp, process.env.MPVM_LIB, "/lib", ".mpy");
 else copyTree(mp, join(root, "lib"), "/lib");
 copyTree(mp, join(root, "tools", "vm"), "/lib");
+copyTree(mp, join(root, "boards", "common"), "/lib");
 copyTree(mp, join(root, "host_tests", "portable"), "/tests");
 copyTree(mp, join(root, "firmware", "objects"), "/objects", ".json");
 try {

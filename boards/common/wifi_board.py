@@ -27,6 +27,7 @@ _POLL_MS = const(100)
 _EPOCH = 946684800 if _time.gmtime(0)[0] == 2000 else 0
 _board = {}  # the board module's globals(): its settings, see above
 _give_up = ()  # network.STAT_* names that end a connection attempt before its timeout
+_bundle = None  # the BOARD of the application bundles this board takes
 _offset = 0  # seconds a server's Current Time write moved the clock when the RTC refused
 _utc_offset = "+00:00"
 _sta = None
@@ -34,11 +35,13 @@ _led = None
 _led_on = False
 
 
-def use(board_globals, give_up=()):
-    # Called once by the board module: use(globals(), ("STAT_WRONG_PASSWORD", ...)).
-    global _board, _give_up
+def use(board_globals, give_up=(), bundle=None):
+    # Called once by the board module: use(globals(), ("STAT_WRONG_PASSWORD", ...)); bundle:
+    # the BOARD application bundles are built for (make bundle), on boards that take them.
+    global _board, _give_up, _bundle
     _board = board_globals
     _give_up = give_up
+    _bundle = bundle
 
 
 def _wlan():
@@ -246,3 +249,13 @@ def watchdog(timeout_ms):
 
 def state_dir():
     return _board["STATE_DIR"]
+
+
+def firmware_sink(state_dir):
+    # Firmware Update (object 5) takes application bundles (firmware/BUNDLE.md): unpacked into
+    # /update and swapped in by boot.py at the next reset (ESP32 replaces this with its OTA
+    # partitions). state_dir is not used: boot.py finds /update before config.json is read.
+    # Imported only when an update is asked for.
+    from bundle_sink import BundleSink
+
+    return BundleSink("/update", _bundle)

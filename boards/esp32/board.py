@@ -44,3 +44,11 @@ def temperature():
         return read()
     except Exception:
         return None
+
+
+def firmware_sink(state_dir):
+    # Where Firmware Update (object 5) writes an image: the next OTA partition (ota.py,
+    # imported here so that a firmware that never updates does not load it).
+    import ota
+
+    return ota.OtaSink(state_dir)

@@ -9,3 +9,4 @@ include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (ntpti
 package("lwm2m", base_path="../../lib")
 module("board.py")
 module("wifi_board.py", base_path="../common")  # what board.py takes from boards/common
+module("ota.py")  # the firmware-update sink, imported by board.firmware_sink()

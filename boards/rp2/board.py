@@ -24,7 +24,8 @@ _adc = None
 
 # Statuses that end a connection attempt before its timeout: the CYW43 driver stops joining
 # after these, and its status() describes the current attempt.
-wifi_board.use(globals(), give_up=("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"))
+wifi_board.use(globals(), bundle="rp2",
+               give_up=("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"))
 
 
 def endpoint_name():
@@ -52,3 +53,4 @@ def watchdog(timeout_ms):
     # RP2040 cannot wait longer than 8388 ms (machine.WDT raises ValueError above it), so a
     # longer timeout is shortened to that: feed it at least every 8 seconds.
     return machine.WDT(timeout=min(timeout_ms, _WDT_MAX_MS))
+

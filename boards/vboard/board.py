@@ -22,7 +22,7 @@ STATE_DIR = "/state"
 
 # network.WLAN reports these as ESP32 does when the access point is unknown or the password
 # wrong, and then stops trying, so an attempt ends early.
-wifi_board.use(globals(), give_up=("STAT_NO_AP_FOUND", "STAT_WRONG_PASSWORD"))
+wifi_board.use(globals(), bundle="vboard", give_up=("STAT_NO_AP_FOUND", "STAT_WRONG_PASSWORD"))
 
 _started = _time.ticks_ms()
 
@@ -54,3 +54,4 @@ def temperature():
     # minutes, so that an observation has something to report.
     elapsed = _time.ticks_diff(_time.ticks_ms(), _started) / 1000
     return round(21.0 + 3.0 * math.sin(elapsed * 2 * math.pi / 120), 2)
+
