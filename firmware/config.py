@@ -85,6 +85,13 @@ _ACCESS_FIELDS = (
 # default (lwm2m.client.LIMITS, listed in CONFIG.md).
 _LIMIT_FIELDS = tuple((name, None, lambda v: v is None or _is_count(v), "a positive count or null")
                       for name in ("observations", "attributes", "instances", "duplicates", "duplicate_bytes", "block_bytes"))
+# Firmware updates over the air (object 5): how long a new image has to register before it
+# is rolled back, and a PSK for coaps:// download servers that are not LwM2M servers.
+_FIRMWARE_FIELDS = (
+    ("confirm_s", 300, lambda v: _is_count(v) and v <= 86400, "a number of seconds from 1 to 86400"),
+    ("psk_identity", "", lambda v: isinstance(v, str), "a string"),
+    ("psk_key", "", lambda v: isinstance(v, str) and len(v) % 2 == 0 and _is_hex(v), "the key as hex digits"),
+)
 _WIFI_FIELDS = (
     ("ssid", "", lambda v: isinstance(v, str), "a string"),
     ("password", "", lambda v: isinstance(v, str), "a string"),
@@ -128,6 +135,7 @@ _NEEDED = {
 _SECTIONS = {
     "wifi": (_WIFI_FIELDS, "an object with ssid and password"),
     "limits": (_LIMIT_FIELDS, "an object of caps such as {\"observations\": 16}"),
+    "firmware": (_FIRMWARE_FIELDS, "an object such as {\"confirm_s\": 300}"),
 }
 
 
@@ -155,6 +163,9 @@ def parse(doc, path):
             raise ConfigError("%s: %s: expected %s" % (path, name, expected))
         config[name] = [_check(item, fields, path, "%s[%d]." % (name, i)) for i, item in enumerate(items)]
     config["limits"] = {k: v for k, v in config["limits"].items() if v is not None}
+    firmware = config["firmware"]
+    if bool(firmware["psk_identity"]) != bool(firmware["psk_key"]):
+        raise ConfigError("%s: firmware.psk_key: expected both psk_identity and psk_key, or neither" % path)
     if config["server"] is None and not config["servers"] and config["bootstrap_server"] is None:
         raise ConfigError("%s: server: missing, expected %s, or servers, or a bootstrap_server" % (path, _URI))
     for uri, prefix in (("server", ""), ("bootstrap_server", "bootstrap_")):

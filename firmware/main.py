@@ -19,6 +19,7 @@ _PSK = 0  # Security Modes /0/x/2
 _CERTIFICATE = 2
 _ON_OFF = 5850
 _ACCESS_CONTROL = 2
+_FIRMWARE_UPDATE = 5
 _RESTART_FIRST_MS = 5000
 _RESTART_MAX_MS = 300000
 _WATCHDOG_MS = 8000  # the longest the RP2040 watchdog allows (8.3 s)
@@ -62,7 +63,22 @@ def build(config, board, transport, objects_dir, log=print):
         light.on_write(_ON_OFF, board.led)
     if config["state_dir"]:
         _persist(model, client, config["state_dir"], log)
+        if model.object(_FIRMWARE_UPDATE) and hasattr(board, "firmware_sink"):
+            _firmware(client, board, config)
     return client
+
+
+def _firmware(client, board, config):
+    # Object 5 on the board's sink; its state (and a pull's progress) is kept in the state
+    # folder, which an update needs.
+    from lwm2m.firmware import Firmware
+
+    settings = config["firmware"]
+    psk = None
+    if settings["psk_identity"]:
+        psk = (settings["psk_identity"].encode(), bytes.fromhex(settings["psk_key"]))
+    folder = config["state_dir"]
+    Firmware(client, board.firmware_sink(folder), board.reboot, folder + "/firmware.json", settings["confirm_s"], psk)
 
 
 def _add_account(model, config, prefix, ssid):

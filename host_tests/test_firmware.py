@@ -69,6 +69,11 @@ def test_limits_and_the_longest_lifetime_reach_the_client():
      "config.json: psk_identity: missing, expected the identity the server knows"),
     ({"server": "coaps://192.0.2.10:5684", "security": "psk", "psk_identity": "ep"},
      "config.json: psk_key: missing, expected the key as hex digits"),
+    ({"firmware": {"confirm_s": 0}}, "config.json: firmware.confirm_s: expected a number of seconds from 1 to 86400, got 0"),
+    ({"firmware": {"psk_identity": "loader"}},
+     "config.json: firmware.psk_key: expected both psk_identity and psk_key, or neither"),
+    ({"firmware": {"psk_key": "xyz"}}, "config.json: firmware.psk_key: expected the key as hex digits, got 'xyz'"),
+    ({"firmware": {"url": "x"}}, "config.json: firmware.url: unknown field"),
 ])
 def test_errors_name_the_file_the_field_and_what_was_expected(change, message):
     doc = dict(GOOD, **change)

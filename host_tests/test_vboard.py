@@ -467,3 +467,42 @@ def test_bootstrap_on_the_board_from_leshans_bootstrap_server(fw, tmp_path):
         board.wait_serial(r"^bootstrap from %s finished$" % re.escape(bs.coap_uri), 5, serial)
     finally:
         bs.close()
+
+
+def test_leshan_updates_the_board_with_an_application_bundle(fw, tmp_path):
+    # The firmware on MicroPython registers with Leshan, which pushes an application bundle
+    # (tools/bundle.py, BOARD=vboard) to /5/0/0 and executes Update: the board resets,
+    # boot.py swaps the bundle in, the new app registers and reports Update Result 1 and its
+    # version as the Firmware Version.
+    import sys
+
+    from peers.leshan_server import LeshanServer
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import bundle
+
+    board, _node, ep, _reg, _deployed = fw
+    leshan = LeshanServer()
+    try:
+        config = json.loads(write_config(tmp_path / "config.json", leshan.coap_port).read_text())
+        config["state_dir"] = "/state-fw"  # not what earlier tests (a bootstrap) left in /state
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        mark = leshan.mark()
+        board.make("deploy", "BOARD=vboard", "CONFIG=%s" % (tmp_path / "config.json"))
+        leshan.wait_event("registered", 40, start=mark, endpoint=ep)
+        package, size, version = bundle.build("vboard", "vb-update-2", tmp_path / "bundle.bin", work=tmp_path / "mpy")
+        assert leshan.value(ep, "/5/0/3") == 0
+        written = leshan.command("write", ep, "/5/0/0", file=str(package), format="OPAQUE", timeout=180)
+        assert written["code"] == "CHANGED", written
+        assert leshan.value(ep, "/5/0/3") == 2 and leshan.value(ep, "/5/0/7") == version
+        serial, again, events = board.mark(), leshan.mark(), board.event_mark()
+        assert leshan.execute(ep, "/5/0/2")["code"] == "CHANGED"
+        board.wait_event(r"^vboard: hard reset$", 15, events)
+        board.wait_serial(r"update: vb-update-2 installed", 30, serial)
+        leshan.wait_event("registered", 60, start=again, endpoint=ep)
+        board.wait_serial(r"firmware: vb-update-2 registered: confirmed", 20, serial)
+        assert leshan.value(ep, "/5/0/5") == 1 and leshan.value(ep, "/3/0/3") == "vb-update-2"
+        assert leshan.value(ep, "/5/0/3") == 0
+        print("bundle %d bytes" % size)
+    finally:
+        leshan.close()

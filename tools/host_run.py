@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lib"), str(ROOT / "boards" / "host"), str(ROOT / "firmware")]
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT / "boards" / "host"), str(ROOT / "boards" / "common"), str(ROOT / "firmware")]
 
 import cpython_shim  # noqa: E402
 
@@ -34,7 +34,10 @@ def parse_args(argv):
     parser.add_argument("--private-key", help="its private key file (DER or PEM)")
     parser.add_argument("--server-certificate", help="the server's certificate or its CA, a file (DER or PEM)")
     parser.add_argument("--ack-timeout", type=float, default=2, help="CoAP ACK_TIMEOUT in seconds: the first retransmission's wait (default %(default)s)")
-    parser.add_argument("--state-dir", default=None, help="folder where the client keeps what servers write to /1 and /3 (default: nothing kept)")
+    parser.add_argument("--state-dir", default=None, help="folder where the client keeps what servers write to /1 and /3, and firmware updates (default: nothing kept, no firmware update)")
+    parser.add_argument("--confirm-s", type=int, default=300, help="after a firmware update, the seconds the new version has to register before it is rolled back (default %(default)s)")
+    parser.add_argument("--download-psk-identity", default="", help="DTLS PSK identity for coaps:// firmware downloads from a server that is not an LwM2M server")
+    parser.add_argument("--download-psk-key", default="", help="its key as hex digits")
     parser.add_argument("--objects", default=str(ROOT / "firmware" / "objects"), help="folder of compact object definitions")
     return parser.parse_args(argv)
 
@@ -53,7 +56,8 @@ def main(argv=None):
     server = args.server or (None if args.bootstrap else "coap://127.0.0.1:5683")
     settings = {"server": server, "bootstrap_server": args.bootstrap, "endpoint": args.endpoint,
                 "lifetime": args.lifetime, "lwm2m": args.lwm2m, "state_dir": args.state_dir,
-                "ack_timeout": args.ack_timeout}
+                "ack_timeout": args.ack_timeout, "firmware": {"confirm_s": args.confirm_s, "psk_identity": args.download_psk_identity,
+                                                           "psk_key": args.download_psk_key}}
     prefix = "bootstrap_" if args.bootstrap else ""
     if args.psk_identity or args.psk_key:
         settings.update({prefix + "security": "psk", prefix + "psk_identity": args.psk_identity or "",

@@ -8,6 +8,8 @@
 #   rssi() (dBm or None); ip_addresses(); router_addresses()   (lists of str)
 #   temperature() (degrees Celsius, or None without a sensor); led(on) (None without an LED)
 #   reboot(); factory_reset(); watchdog(timeout_ms) -> an object with feed(), or None
+#   firmware_sink(state_dir) -> the Firmware Update sink (lwm2m/firmware.py), where a board
+#                               can be updated over the air
 import math
 import socket
 import sys
@@ -132,3 +134,27 @@ STATE_DIR = ".lwm2m-state"  # set from the configuration's state_dir
 
 def state_dir():
     return STATE_DIR
+
+
+_app_booted = False
+
+
+def firmware_sink(state_dir):
+    # A file-backed sink: application bundles (firmware/BUNDLE.md) go through the sink and
+    # the swap of the Pico W, into state_dir/app, a folder nothing runs from (the host runs
+    # the repository's code). Its swap runs once per process, as boot.py runs once per reset
+    # on a board, so that a trial not confirmed before the restart is rolled back.
+    global _app_booted
+    import bundle_sink
+    import bundle_swap
+
+    root = state_dir + "/app"
+    bundle_swap.mkdirs(root)
+    if not bundle_swap.exists(root + "/main.py"):
+        # The app this run is, so that a rollback has something to go back to.
+        with open(root + "/main.py", "w") as f:
+            f.write("# the app of %s (the repository's code)\n" % software_version())
+    if not _app_booted:
+        _app_booted = True
+        bundle_swap.boot(root, lambda line: print("host board: " + line))
+    return bundle_sink.BundleSink(root + "/update")

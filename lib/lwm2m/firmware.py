@@ -128,6 +128,7 @@ class Firmware:
                 return _IDLE_MS
             self.client.log("firmware: %s applied: resetting" % self.inst.get(7))
             self.reset()
+            return 0  # where reset() only asks for it (the host), the loop sees it at once
         trial = self.trial
         if trial:
             if trial[2] is None:
@@ -145,6 +146,7 @@ class Firmware:
                 self.client.log("firmware: %s did not register in time: rolling back" % trial[0])
                 self.sink.rollback()
                 self.reset()
+                return 0
         if self.reset_at is not None:
             return max(0, time.ticks_diff(self.reset_at, now))
         return 100 if trial else _IDLE_MS  # a trial waits for a registration, which poll brings

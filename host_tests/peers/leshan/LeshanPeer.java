@@ -40,7 +40,8 @@
 //   {"id":2,"op":"read","endpoint":"ep","path":"/3/0","format":"TLV"}     (format optional)
 //   {"id":3,"op":"write","endpoint":"ep","path":"/1/0/1","value":600,"format":"TEXT"}
 //       (one resource or resource instance; its type from the model unless "type" is given;
-//        TIME as Unix seconds, OPAQUE as hex, OBJLNK as "3:0")
+//        TIME as Unix seconds, OPAQUE as hex or "file":path for a file's bytes, OBJLNK as "3:0";
+//        a payload larger than a block goes block-wise, as Californium splits it)
 //   {"id":4,"op":"execute","endpoint":"ep","path":"/1/0/8","args":"0='x'"}   (args optional)
 //   {"id":5,"op":"create","endpoint":"ep","path":"/3303","instance":1,"resources":{"5750":"x"}}
 //   {"id":6,"op":"delete","endpoint":"ep","path":"/3303/1"}
@@ -542,7 +543,8 @@ public class LeshanPeer {
             }
             type = rm.type;
         }
-        Object value = javaValue(type, cmd.get("value"));
+        Object value = cmd.hasNonNull("file") && type == ResourceModel.Type.OPAQUE
+                ? Files.readAllBytes(new File(cmd.get("file").asText()).toPath()) : javaValue(type, cmd.get("value"));
         LwM2mNode node = target.isResource() ? LwM2mSingleResource.newResource(target.getResourceId(), value, type)
                 : LwM2mResourceInstance.newInstance(target.getResourceInstanceId(), value, type);
         return new WriteRequest(WriteRequest.Mode.REPLACE, format, target, node);
