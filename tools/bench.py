@@ -237,6 +237,7 @@ def main():
     bootstrap_figures()
     access_figures()
     dtls_figures()
+    firmware_figures()
     vboard_figures()
 
 
@@ -268,6 +269,58 @@ def bootstrap_figures():
                                                         f["register_sent"]))
     print("%-44s %7s B" % ("state file after it (servers.json)", f["state_file_bytes"]))
     print("%-44s %7s ms (write, sync, read back, rename; VM's memory filesystem)" % ("its save", f["save_ms"]))
+
+
+def firmware_figures():
+    # tools/vm/bench_firmware.py: pulls and a push into the bundle sink, in the VM; then
+    # Leshan pushing a 256 KiB bundle to the host client on loopback.
+    with tempfile.TemporaryDirectory() as out:
+        compile_lib(out)
+        f = vm_run("bench_firmware", dict(os.environ, MPVM_LIB=out))
+    print("== firmware update (MicroPython VM, lib/ as .mpy; the Pico W's bundle sink on the VM's memory filesystem) ==")
+    print("%-44s %7s B  (target <= 8192; lwm2m.download loaded by it: %s B stay after)"
+          % ("heap above idle during a 64 KiB pull", f["pull_64k_bytes"], f["after_64k_bytes"]))
+    print("%-44s %7s B" % ("heap above idle during a 256 KiB pull", f["pull_256k_bytes"]))
+    print("%-44s %7s B  (with the duplicate cache its requests fill, capped)" % (
+        "heap above idle during a 256 KiB push", f["push_256k_bytes"]))
+    print("%-44s %7s us (VM speed: GET, write, progress saved)" % ("pull, per 1 KiB block", f["pull_256k_us_per_block"]))
+    print("%-44s %7s us (VM speed)" % ("push, per 1 KiB block", f["push_256k_us_per_block"]))
+    leshan_push()
+
+
+def leshan_push():
+    # The time Leshan takes to push a 256 KiB bundle (Californium's Block1, 1024-byte
+    # blocks unless it picks less) to tools/host_run.py, both on 127.0.0.1.
+    sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "tools")]
+    import bundle
+    from peers.host import HostRun
+    from peers.leshan_server import LeshanServer, available
+
+    if available():
+        print("%-44s %s" % ("Leshan push of 256 KiB", "not run: " + available()))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        main_py, filler = Path(tmp) / "main.py", Path(tmp) / "filler.bin"
+        main_py.write_text("print('bench')\n")
+        filler.write_bytes(b"\xa5" * (256 * 1024))
+        package = Path(tmp) / "bundle.bin"
+        package.write_bytes(bundle.pack([("main.py", main_py), ("objects/filler.bin", filler)], "host", "bench"))
+        leshan = LeshanServer(trace=False)
+        run = None
+        try:
+            mark = leshan.mark()
+            run = HostRun(leshan.coap_uri, "bench-fw", 300, "1.1", ["--state-dir", str(Path(tmp) / "state")])
+            leshan.wait_event("registered", 20, start=mark, endpoint="bench-fw")
+            started = time.monotonic()
+            leshan.command("write", "bench-fw", "/5/0/0", file=str(package), format="OPAQUE", timeout=300)
+            elapsed = time.monotonic() - started
+            blocks = run.count_log(r"PUT /5/0/0 -> ")
+        finally:
+            if run:
+                run.close()
+            leshan.close()
+    print("%-44s %7.2f s  (%d blocks, %.1f ms per block round trip; CPython client)"
+          % ("Leshan push of 256 KiB to the host client", elapsed, blocks, elapsed * 1000 / blocks))
 
 
 # A DTLS PSK handshake on the host: the client's transport (lib/lwm2m/transport.py with
