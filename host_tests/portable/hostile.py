@@ -111,7 +111,7 @@ class Picker:
 
 
 def classify(msg):
-    # The operation of a request, decided exactly as lwm2m.client.Client._dispatch does.
+    # The operation of a request, decided exactly as lwm2m.serve.Serve._dispatch does.
     code = msg.code
     depth = len(msg.get_all(URI_PATH))
     if code == GET:
@@ -823,7 +823,7 @@ class Sequence:
     def _replay(self, msg):
         # The exception behind a 5.00: the request dispatched once more, on today's state.
         try:
-            self.client._dispatch(msg, SERVER)
+            self.client.serve.handle(msg, SERVER)
         except Exception as exc:
             return "replayed, the request raises:\n" + format_exception(exc)
         return "replayed, the request no longer raises"

@@ -1,6 +1,6 @@
 # The LwM2M client: one polling loop that registers with each management server found in
-# the Security (0) and Server (1) objects, keeps the registrations alive, answers device
-# management requests and sends notifications. With no management server, when a
+# the Security (0) and Server (1) objects, keeps the registrations alive, has their requests
+# answered (lwm2m.serve) and sends notifications. With no management server, when a
 # registration has failed for good, or when a server asks for it, it bootstraps first
 # (lwm2m.bootstrap). poll() does what is due and returns how long the caller may sleep; run()
 # loops over it, sleeping on the socket.
@@ -10,48 +10,22 @@ from micropython import const
 
 from lwm2m import Error, block, coap, core, dm, link
 from lwm2m.exchange import Exchange
-from lwm2m.registration import Server, split_uri
 from lwm2m.observe import Observer
+from lwm2m.registration import Server, split_uri
+from lwm2m.serve import Serve
 
 _CON = const(0)
 _NON = const(1)
-_GET = const(0x01)
-_POST = const(0x02)
-_PUT = const(0x03)
-_DELETE = const(0x04)
-_CREATED = const(0x41)
-_DELETED = const(0x42)
-_CHANGED = const(0x44)
 _CONTENT = const(0x45)
-_BAD_REQUEST = const(0x80)
-_UNAUTHORIZED = const(0x81)
-_BAD_OPTION = const(0x82)
-_NOT_FOUND = const(0x84)
-_METHOD_NOT_ALLOWED = const(0x85)
 _OBSERVE = const(6)
-_LOCATION_PATH = const(8)
 _CONTENT_FORMAT = const(12)
-_ACCEPT = const(17)
-_LINK_FORMAT = const(40)
-_OPAQUE = const(42)
 _SENML_JSON = const(110)
-# The critical options a request may carry: Uri-Host, Uri-Port, Uri-Path, Uri-Query, Accept,
-# Block2, Block1. Any other (If-Match, Proxy-Uri ...) is answered 4.02 Bad Option.
-_UNDERSTOOD = (3, 7, 11, 15, 17, 23, 27)
 
 _BUF_SIZE = const(1280)  # one datagram: the 1152-byte CoAP maximum plus headroom
 _HANDSHAKE_POLL_MS = const(100)  # how often a DTLS handshake is driven: its timers need it
 _SLEEP_MAX_MS = const(60000)
 _PARK_MS = const(0x1FFFFFFF)  # parked by stop(): about 6 days
 _SERVER_ERROR = const(0xA0)
-# Access rights (the ACL bits of object 2, checked by lwm2m.access)
-_READ = const(1)
-_WRITE = const(2)
-_EXECUTE = const(4)
-_DELETE_BIT = const(8)
-_CREATE = const(16)
-_UNAVAILABLE = const(0xA3)
-_UNSUPPORTED_FORMAT = const(0x8F)
 
 # The defaults of the caps on what servers can make the client hold (the "limits" of
 # config.json): observations and Write-Attributes paths per server, instances each server
@@ -78,7 +52,8 @@ class Client:
         self.limits = dict(LIMITS)
         self.limits.update(limits or {})
         caps = self.limits
-        self.exchange = Exchange(transport, self._handle, rand, log, caps["duplicates"], caps["duplicate_bytes"],
+        self.serve = Serve(self)
+        self.exchange = Exchange(transport, self.serve.handle, rand, log, caps["duplicates"], caps["duplicate_bytes"],
                                  ack_timeout_ms)
         self.observer = Observer(self._notify, self._snapshot, self._defaults, self._observation_failed,
                                  con_interval_ms, caps["observations"], caps["attributes"])
@@ -280,131 +255,16 @@ class Client:
             server.links_changed = True
             server.update_now = server.registered()
 
-    # -- requests from servers ----------------------------------------------------------
+    # -- requests from servers (lwm2m.serve answers them) ---------------------------------
 
-    def _server_at(self, addr):
+    def server_at(self, addr):
+        # The management server at addr, None for anyone else.
         for server in self.servers:
             if server.addr == addr:
                 return server
         return None
 
-    def _handle(self, request, addr):
-        # Answers one request; every request and its answer make one log line. Anything but
-        # lwm2m.Error is answered 5.00 by the exchange, which logs it.
-        try:
-            response = self.blocks.serve(request, addr, self._dispatch, self.streams)
-        except Error as exc:
-            self.log("%s%s %s -> %s (%s)" % (self._who(addr), coap.code_name(request.code), _log_path(request), coap.code_name(exc.code or _SERVER_ERROR), exc))
-            raise
-        self.log("%s%s %s -> %s" % (self._who(addr), coap.code_name(request.code), _log_path(request), coap.code_name(response.code)))
-        return response
-
-    def _who(self, addr):
-        # What starts a request's log line: with several servers, the one that asked.
-        server = self._server_at(addr) if len(self.servers) > 1 else None
-        return server.uri + ": " if server else ""
-
-    def _dispatch(self, request, addr, piece):
-        # piece: (offset, last, size1) of one block of a streamed write, else None
-        bootstrap = self.bootstrap
-        if bootstrap is not None and addr == bootstrap.addr:
-            _check_options(request)
-            if piece is not None:
-                raise Error(_METHOD_NOT_ALLOWED, "a bootstrap server does not write %s" % request.path())
-            return _response(*bootstrap.serve(request))
-        server = self._server_at(addr)
-        if server is None:
-            raise Error(_UNAUTHORIZED, "not a registered server")
-        if bootstrap is not None:
-            raise Error(_UNAVAILABLE, "bootstrapping: ask again once registered")
-        if server.disabled():
-            raise Error(_UNAUTHORIZED, "disabled: not serving this server until it registers again")
-        _check_options(request)
-        path = dm.parse_path(request.get_all(11))
-        code = request.code
-        cf = request.get(_CONTENT_FORMAT)
-        accept = request.get(_ACCEPT)
-        if piece is None and (code == _PUT or code == _POST) and dm.path_str(path) in self.streams:
-            piece = (0, True, len(request.payload))  # a stream's write short enough for one message
-        if piece is not None:
-            self._allow(server, _WRITE, path)
-            if cf is not None and cf != _OPAQUE:
-                raise Error(_UNSUPPORTED_FORMAT, "block-wise writes of %s take application/octet-stream" % dm.path_str(path))
-            self.streams[dm.path_str(path)](piece[0], request.payload, piece[1], piece[2])
-            result = _CHANGED, None, b""
-        elif code == _GET:
-            self._allow(server, _READ, path)
-            if accept == _LINK_FORMAT:
-                result = dm.discover(self.model, path, lambda p: self.observer.attributes_of(server.ssid, p),
-                                     self._visible(server))
-            else:
-                return self._read(server, request, path, accept)
-        elif code == _PUT:
-            if request.payload or cf is not None:
-                self._allow(server, _WRITE, path)
-                result = dm.write(self.model, path, cf, request.payload, True)
-            else:
-                self._allow(server, _READ, path)
-                rtype = dm.target_type(self.model, path)
-                self.observer.write_attributes(server.ssid, path, request.query(), rtype)
-                result = _CHANGED, None, b""
-        elif code == _POST:
-            if len(path) == 1:
-                self._allow(server, _CREATE, path)
-                result = dm.create(self.model, path, cf, request.payload, server.ssid, lambda obj, iid: self._admit(server, obj, iid))
-                if self.access:
-                    self.access.created(self.model, server.ssid, path[0], int(result[2].rsplit("/", 1)[1]))
-            elif len(path) == 3:
-                self._allow(server, _EXECUTE, path)
-                result = dm.execute(self.model, path, cf, request.payload)
-            else:
-                self._allow(server, _WRITE, path)
-                result = dm.write(self.model, path, cf, request.payload, False)
-        elif code == _DELETE:
-            if path == (1, server.instance.iid):
-                raise Error(_METHOD_NOT_ALLOWED, "a server cannot delete the Server instance it is registered through")
-            self._allow(server, _DELETE_BIT, path)
-            result = dm.delete(self.model, path)
-            if self.access:
-                self.access.deleted(self.model, path[0], path[1])
-        else:
-            raise Error(_METHOD_NOT_ALLOWED, "method %s" % coap.code_name(code))
-        return _response(*result)
-
-    def _allow(self, server, bit, path):
-        if self.access:
-            self.access.allow(self.model, server, bit, path)
-
-    def _visible(self, server):
-        # What an object-level Read or Discover of this server lists: None for everything.
-        return self.access.visible(self.model, server) if self.access else None
-
-    def _read(self, server, request, path, accept):
-        observe = request.get(_OBSERVE)
-        result = dm.read(self.model, path, accept, self._visible(server))
-        response = _response(*result)
-        if observe == 0:
-            obs = self.observer.add(server.ssid, request.token, path, result[1], self._sampled(path), self.now)
-            if obs is None:
-                self.log("%s: no more observations for %s: answered as a Read" % (dm.path_str(path), server.uri))
-            else:
-                response.add(_OBSERVE, obs.seq)
-        elif observe == 1:
-            self.observer.cancel(server.ssid, request.token)
-        return response
-
     # -- notifications ------------------------------------------------------------------
-
-    def _sampled(self, path):
-        # Is any value under path behind a read hook (so changes must be looked for)?
-        obj = self.model.object(path[0])
-        for inst in obj.instances.values():
-            if len(path) > 1 and inst.iid != path[1]:
-                continue
-            for rid in (path[2],) if len(path) > 2 else obj.resources:
-                if inst.hook(rid, 0):
-                    return True
-        return False
 
     def _snapshot(self, path):
         # What the observer compares to decide a value changed: the value of a resource, the
@@ -427,22 +287,13 @@ class Client:
         server = self._server(ssid)
         return server.defaults() if server else (0, 0)
 
-    def _admit(self, server, obj, iid):
-        # A server's Create within its cap.
-        mine = 0
-        for inst in obj.instances.values():
-            if inst.creator == server.ssid:
-                mine += 1
-        if mine >= self.limits["instances"]:
-            raise Error(_BAD_REQUEST, "%s created %d instances of /%d, the most it may" % (server.uri, mine, obj.oid))
-
     def _notify(self, obs, con):
         server = self._server(obs.server)
         if server is None:
             return
         msg = coap.Message(_CON if con else _NON, _CONTENT, 0, obs.token)
         try:
-            _code, cf, payload = dm.read(self.model, obs.path, obs.accept, self._visible(server))
+            _code, cf, payload = dm.read(self.model, obs.path, obs.accept, self.serve.visible(server))
         except Exception as exc:
             self._observation_failed(obs, exc)
             return
@@ -470,26 +321,3 @@ class Client:
             self.exchange.notify(msg, server.addr, lambda ok: None, self.now)
 
 
-def _check_options(request):
-    for number, _value in request.options:
-        if number & 1 and number not in _UNDERSTOOD:
-            raise Error(_BAD_OPTION, "critical option %d not supported" % number)
-
-
-def _log_path(request):
-    # The request's path for a log line, even when its Uri-Path is not UTF-8.
-    try:
-        return request.path()
-    except Error:
-        return "(a path that is not UTF-8)"
-
-
-def _response(code, cf, payload):
-    msg = coap.Message(0, code)
-    if code == _CREATED:
-        msg.set_path(payload, _LOCATION_PATH)
-    else:
-        if cf is not None:
-            msg.add(_CONTENT_FORMAT, cf)
-        msg.payload = payload
-    return msg
