@@ -30,7 +30,10 @@ def _count(pattern, text):
 
 
 def run_pytest():
-    code, out = _run([sys.executable, "-m", "pytest", "host_tests", "-q", "-p", "no:cacheprovider"])
+    # Two workers, each taking whole files (a file's fixtures, such as its Leshan or its
+    # virtual board, stay in one process).
+    code, out = _run([sys.executable, "-m", "pytest", "host_tests", "-q", "-p", "no:cacheprovider",
+                      "-n", "2", "--dist", "loadfile"])
     passed = _count(r"(\d+) passed", out)
     failed = _count(r"(\d+) failed", out) + _count(r"(\d+) errors?\b", out)
     if code != 0 and failed == 0:
