@@ -92,12 +92,25 @@ _FIRMWARE_FIELDS = (
     ("psk_identity", "", lambda v: isinstance(v, str), "a string"),
     ("psk_key", "", lambda v: isinstance(v, str) and len(v) % 2 == 0 and _is_hex(v), "the key as hex digits"),
 )
+# Reports by Send (LwM2M 1.1): which paths, how often, in which format.
+_SEND_FIELDS = (
+    ("paths", [], lambda v: isinstance(v, list) and all(_is_path(p) for p in v),
+     "a list of paths such as [\"/3303/0\", \"/3/0/9\"]"),
+    ("period_s", 60, lambda v: _is_count(v) and v <= 86400, "a number of seconds from 1 to 86400"),
+    ("format", "senml-cbor", lambda v: v in ("senml-cbor", "senml-json"), "\"senml-cbor\" or \"senml-json\""),
+)
 _WIFI_FIELDS = (
     ("ssid", "", lambda v: isinstance(v, str), "a string"),
     ("password", "", lambda v: isinstance(v, str), "a string"),
     ("timeout_s", 20, _is_count, "a positive number of seconds"),
     ("retries", 3, _is_count, "a positive count"),
 )
+
+
+def _is_path(value):
+    # "/3303/0/5700": an object, instance, resource or resource instance
+    parts = value.split("/") if isinstance(value, str) else ()
+    return 2 <= len(parts) <= 5 and parts[0] == "" and all(p.isdigit() and int(p) < 65536 for p in parts[1:])
 
 
 def _is_hex(text):
@@ -136,6 +149,7 @@ _SECTIONS = {
     "wifi": (_WIFI_FIELDS, "an object with ssid and password"),
     "limits": (_LIMIT_FIELDS, "an object of caps such as {\"observations\": 16}"),
     "firmware": (_FIRMWARE_FIELDS, "an object such as {\"confirm_s\": 300}"),
+    "send": (_SEND_FIELDS, "an object such as {\"paths\": [\"/3303/0\"], \"period_s\": 60}"),
 }
 
 

@@ -20,6 +20,7 @@ _CERTIFICATE = 2
 _ON_OFF = 5850
 _ACCESS_CONTROL = 2
 _FIRMWARE_UPDATE = 5
+_SEND_FORMATS = {"senml-json": 110, "senml-cbor": 112}
 _RESTART_FIRST_MS = 5000
 _RESTART_MAX_MS = 300000
 _WATCHDOG_MS = 8000  # the longest the RP2040 watchdog allows (8.3 s)
@@ -61,6 +62,11 @@ def build(config, board, transport, objects_dir, log=print):
     if model.object(_LIGHT) and board.led() is not None:
         light = model.add_instance(_LIGHT, 0, {_ON_OFF: bool(board.led())})
         light.on_write(_ON_OFF, board.led)
+    send = config["send"]
+    if send["paths"]:
+        from lwm2m.send import Every
+
+        client.tasks.append(Every(client, send["paths"], send["period_s"] * 1000, _SEND_FORMATS[send["format"]]))
     if config["state_dir"]:
         _persist(model, client, config["state_dir"], log)
         if model.object(_FIRMWARE_UPDATE) and hasattr(board, "firmware_sink"):

@@ -1,9 +1,10 @@
-# Puts lib/ and the CPython shim on the path, as the host runner does.
+# Puts lib/, the CPython shim and the shared board modules (the host board's firmware
+# update sink is the bundle sink of boards/common) on the path, as the host runner does.
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lib"), str(ROOT / "boards" / "host")]
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT / "boards" / "host"), str(ROOT / "boards" / "common")]
 
 import cpython_shim  # noqa: E402
 

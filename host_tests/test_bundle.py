@@ -14,7 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-sys.path.append(str(ROOT / "boards" / "common"))
 
 import bundle  # noqa: E402  tools/bundle.py
 import bundle_sink  # noqa: E402

@@ -74,6 +74,11 @@ def test_limits_and_the_longest_lifetime_reach_the_client():
      "config.json: firmware.psk_key: expected both psk_identity and psk_key, or neither"),
     ({"firmware": {"psk_key": "xyz"}}, "config.json: firmware.psk_key: expected the key as hex digits, got 'xyz'"),
     ({"firmware": {"url": "x"}}, "config.json: firmware.url: unknown field"),
+    ({"send": {"paths": ["3303/0"]}}, "config.json: send.paths: expected a list of paths such as [\"/3303/0\", \"/3/0/9\"], got ['3303/0']"),
+    ({"send": {"paths": ["/3303/x"]}}, "config.json: send.paths: expected a list of paths"),
+    ({"send": {"paths": "/3303/0"}}, "config.json: send.paths: expected a list of paths"),
+    ({"send": {"period_s": 0}}, "config.json: send.period_s: expected a number of seconds from 1 to 86400, got 0"),
+    ({"send": {"format": "cbor"}}, "config.json: send.format: expected \"senml-cbor\" or \"senml-json\", got 'cbor'"),
 ])
 def test_errors_name_the_file_the_field_and_what_was_expected(change, message):
     doc = dict(GOOD, **change)

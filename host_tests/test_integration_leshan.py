@@ -185,7 +185,8 @@ def test_stopping_the_client_deregisters(leshan, hosts):
 # -- Read
 
 
-@pytest.mark.parametrize("fmt, ct", [("TLV", 11542), ("SENML_JSON", 110), ("JSON", 11543), (None, 11542)])
+@pytest.mark.parametrize("fmt, ct", [("TLV", 11542), ("SENML_JSON", 110), ("SENML_CBOR", 112), ("JSON", 11543),
+                                     (None, 11542)])
 def test_read_device_instance(leshan, client, fmt, ct):
     answer = leshan.read(client.ep, "/3/0", fmt)
     assert answer["code"] == "CONTENT" and answer["ct"] == ct  # without Accept: TLV
@@ -215,8 +216,9 @@ def test_read_single_resources_as_text(leshan, client):
     for path, expected in (("/3/0/0", board.manufacturer()), ("/3/0/17", board.device_type()),
                            ("/3/0/16", "U"), ("/3/0/19", board.software_version()), ("/1/0/1", LIFETIME),
                            ("/1/0/6", False)):
-        answer = leshan.read(ep, path, "TEXT")
-        assert answer["format"] == "TEXT" and answer["content"]["value"] == expected, answer
+        for fmt in ("TEXT", "CBOR"):
+            answer = leshan.read(ep, path, fmt)
+            assert answer["format"] == fmt and answer["content"]["value"] == expected, answer
     assert abs(leshan.value(ep, "/3/0/13", "TEXT") - time.time()) < 5
     instance = leshan.read(ep, "/3/0/11/0", "TEXT")["content"]
     assert instance == {"kind": "resource-instance", "id": 0, "type": "INTEGER", "value": 0}
@@ -227,7 +229,7 @@ def test_read_single_resources_as_text(leshan, client):
 
 @needs_registry
 def test_read_temperature(leshan, client):
-    for fmt in ("TEXT", "TLV", "SENML_JSON"):
+    for fmt in ("TEXT", "TLV", "SENML_JSON", "CBOR", "SENML_CBOR"):
         content = leshan.read(client.ep, "/3303/0/5700", fmt)["content"]
         assert content["type"] == "FLOAT" and 17.0 <= content["value"] <= 25.0  # 21 +- 3 degrees
     resources = leshan.read(client.ep, "/3303/0", "TLV")["content"]["resources"]
@@ -248,7 +250,7 @@ def test_read_as_opaque(leshan, client):
 
 
 @pytest.mark.parametrize("fmt, offset", [("TEXT", "+02:00"), ("TLV", "-05:30"), ("SENML_JSON", "+09:00"),
-                                         ("JSON", "+01:00")])
+                                         ("JSON", "+01:00"), ("CBOR", "+03:00"), ("SENML_CBOR", "-01:00")])
 def test_write_utc_offset_then_read_back(leshan, client, fmt, offset):
     mark = client.run.mark()
     assert leshan.write(client.ep, "/3/0/14", offset, fmt)["code"] == "CHANGED"
@@ -681,3 +683,39 @@ def test_after_a_leshan_restart_the_client_handshakes_and_registers_again(hosts)
         assert second.read(ep, "/3/0", "TLV")["content"]["resources"]["0"] == board.manufacturer()
     finally:
         second.close()
+
+
+# -- Send (LwM2M 1.1)
+
+
+def _sends(leshan, ep, start, count, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = leshan.events("send", start, ep)
+        if len(seen) >= count or time.monotonic() >= deadline:
+            return seen
+        time.sleep(0.05)
+
+
+@needs_registry
+@pytest.mark.parametrize("fmt, ct", [("senml-cbor", "SENML_CBOR"), ("senml-json", "SENML_JSON")])
+def test_send_reports_the_device_and_the_sensor_and_mute_send_stops_it(leshan, hosts, fmt, ct):
+    ep = endpoint("send-" + fmt[6:])
+    mark = leshan.mark()
+    run = hosts.start(leshan.coap_uri, ep, LIFETIME, "1.1",
+                      ["--send", "/3/0/0", "--send", "/3303/0", "--send-period", "1", "--send-format", fmt])
+    leshan.wait_event("registered", 15, start=mark, endpoint=ep)
+    sends = _sends(leshan, ep, mark, 2, 10)
+    assert len(sends) >= 2, leshan.dump()
+    nodes = sends[0]["nodes"]
+    assert sends[0]["format"] == ct and nodes["/3/0/0"]["value"] == board.manufacturer()
+    assert nodes["/3303/0/5701"]["value"] == "Cel" and 17.0 <= nodes["/3303/0/5700"]["value"] <= 25.0
+    # Mute Send: the client logs each report it keeps back, Leshan gets none
+    assert leshan.write(ep, "/1/0/23", True)["code"] == "CHANGED"
+    muted = run.mark()
+    run.wait_log(r"^send: coap://127\.0\.0\.1:\d+ has Mute Send on: not sent$", 5, muted)
+    quiet = leshan.mark()
+    time.sleep(2.5)
+    assert leshan.events("send", quiet, ep) == []
+    assert leshan.write(ep, "/1/0/23", False)["code"] == "CHANGED"
+    assert len(_sends(leshan, ep, quiet, 1, 5)) == 1

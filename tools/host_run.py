@@ -38,6 +38,9 @@ def parse_args(argv):
     parser.add_argument("--confirm-s", type=int, default=300, help="after a firmware update, the seconds the new version has to register before it is rolled back (default %(default)s)")
     parser.add_argument("--download-psk-identity", default="", help="DTLS PSK identity for coaps:// firmware downloads from a server that is not an LwM2M server")
     parser.add_argument("--download-psk-key", default="", help="its key as hex digits")
+    parser.add_argument("--send", action="append", default=[], metavar="PATH", help="report PATH by Send (LwM2M 1.1) every --send-period seconds (repeatable)")
+    parser.add_argument("--send-period", type=int, default=60, help="seconds between Sends (default %(default)s)")
+    parser.add_argument("--send-format", choices=("senml-cbor", "senml-json"), default="senml-cbor", help="the format of Sends (default %(default)s)")
     parser.add_argument("--objects", default=str(ROOT / "firmware" / "objects"), help="folder of compact object definitions")
     return parser.parse_args(argv)
 
@@ -57,7 +60,8 @@ def main(argv=None):
     settings = {"server": server, "bootstrap_server": args.bootstrap, "endpoint": args.endpoint,
                 "lifetime": args.lifetime, "lwm2m": args.lwm2m, "state_dir": args.state_dir,
                 "ack_timeout": args.ack_timeout, "firmware": {"confirm_s": args.confirm_s, "psk_identity": args.download_psk_identity,
-                                                           "psk_key": args.download_psk_key}}
+                                                           "psk_key": args.download_psk_key},
+                "send": {"paths": args.send, "period_s": args.send_period, "format": args.send_format}}
     prefix = "bootstrap_" if args.bootstrap else ""
     if args.psk_identity or args.psk_key:
         settings.update({prefix + "security": "psk", prefix + "psk_identity": args.psk_identity or "",

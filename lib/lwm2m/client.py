@@ -196,6 +196,14 @@ class Client:
         # Runs action() at the end of this poll, after the answer that asked for it was sent.
         self.deferred.append(action)
 
+    def send(self, paths, cf=112):
+        # Send (LwM2M 1.1): the current values of paths ("/3303/0", "/3/0/9" ...) to every
+        # registered server that has not muted it, in SenML CBOR (112) or SenML JSON (110);
+        # returns how many servers it went to (lwm2m.send).
+        from lwm2m.send import send
+
+        return send(self, paths, cf)
+
     def stream(self, path, func):
         # Block-wise writes of the resource at path ("/5/0/0") go to func(offset, data, last,
         # size) block by block instead of being reassembled: size is the Size1 the server

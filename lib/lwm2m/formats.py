@@ -1,8 +1,8 @@
 # Content-format dispatch: records (path, rtype, value) to a payload and back, by the
 # content-format number, for a request target `base` (a tuple of 1 to 4 ids).
 #
-# Formats: plain text 0 and octet-stream 42 (one resource or resource instance: the target
-# itself), TLV 11542, SenML JSON 110 and LwM2M JSON 11543. The pre-1.0 numbers 1541 (text),
+# Formats: plain text 0, octet-stream 42 and CBOR 60 (one resource or resource instance: the
+# target itself), TLV 11542, SenML JSON 110, SenML CBOR 112 and LwM2M JSON 11543. The pre-1.0 numbers 1541 (text),
 # 1542 (TLV) and 1543 (JSON) are the same formats, both ways: a server that asks with Accept:
 # 1542 gets TLV, and the caller labels it with the number that was asked for.
 #
@@ -24,7 +24,9 @@ from micropython import const
 
 _TEXT = const(0)
 _OPAQUE = const(42)
+_CBOR = const(60)
 _SENML_JSON = const(110)
+_SENML_CBOR = const(112)
 _TLV = const(11542)
 _JSON = const(11543)
 _OLD_TEXT = const(1541)
@@ -64,12 +66,18 @@ def encode(cf, base, records):
     cf = _same(cf)
     if cf == _TLV:
         return bytes(tlv.encode(_entries(base, records)))
-    if cf == _SENML_JSON or cf == _JSON:
-        from lwm2m import senml  # loaded when a server first uses JSON
+    if cf == _SENML_JSON or cf == _JSON or cf == _SENML_CBOR:
+        from lwm2m import senml  # loaded when a server first uses SenML
 
+        if cf == _SENML_CBOR:
+            return senml.encode_cbor(base, records)
         return senml.encode(base, records) if cf == _SENML_JSON else senml.encode_lwm2m(base, records)
-    if (cf == _TEXT or cf == _OPAQUE) and len(records) == 1 and records[0][0] == base:
+    if (cf == _TEXT or cf == _OPAQUE or cf == _CBOR) and len(records) == 1 and records[0][0] == base:
         path, rtype, value = records[0]
+        if cf == _CBOR:
+            from lwm2m import cbor, senml
+
+            return bytes(cbor.encode(senml.cbor_item(rtype, value)))
         return text.encode_opaque(value, rtype) if cf else text.encode(value, rtype)
     raise Error(_NOT_ACCEPTABLE, "cannot answer %r in content format %r" % (base, cf))
 
@@ -106,14 +114,19 @@ def decode(cf, base, payload, rtype_of):
                 raise Error(_BAD_REQUEST, "TLV: entry type %d at the top for %r" % (entry[0], base))
             _walk((entry,), base[: d - 1], base, rtype_of, out)
         return _consistent(out)
-    if cf == _SENML_JSON or cf == _JSON:
+    if cf == _SENML_JSON or cf == _JSON or cf == _SENML_CBOR:
         from lwm2m import senml
 
-        return _consistent((senml.decode if cf == _SENML_JSON else senml.decode_lwm2m)(base, payload, rtype_of))
-    if cf == _TEXT or cf == _OPAQUE:
+        decoder = senml.decode if cf == _SENML_JSON else senml.decode_cbor if cf == _SENML_CBOR else senml.decode_lwm2m
+        return _consistent(decoder(base, payload, rtype_of))
+    if cf == _TEXT or cf == _OPAQUE or cf == _CBOR:
         if len(base) < 3:
             raise Error(_UNSUPPORTED, "content format %d for a resource only" % cf)
         rtype = rtype_of(base)
+        if cf == _CBOR:
+            from lwm2m import cbor, senml
+
+            return [(base, rtype, senml.cbor_value(cbor.decode(payload), rtype))]
         return [(base, rtype, text.decode_opaque(payload, rtype) if cf else text.decode(payload, rtype))]
     raise Error(_UNSUPPORTED, "content format %r not supported" % cf)
 

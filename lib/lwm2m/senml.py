@@ -1,5 +1,6 @@
-# SenML JSON (content format 110: RFC 8428 as LwM2M 1.1 uses it) and the older LwM2M JSON
-# (11543: TS 1.0 6.4.4), both ways, between a payload and records (path, rtype, value); path
+# SenML JSON (content format 110: RFC 8428 as LwM2M 1.1 uses it), SenML CBOR (112: the same
+# records as CBOR maps with RFC 8428's integer labels, opaque values as byte strings) and the
+# older LwM2M JSON (11543: TS 1.0 6.4.4), both ways, between a payload and records (path, rtype, value); path
 # is a tuple (oid, iid, rid) or (oid, iid, rid, riid), base the request target (1 to 4 ids).
 #
 # Encoding: the base name is the target with a trailing slash ("/3/0/") and each name the
@@ -26,6 +27,9 @@ from micropython import const
 
 _BAD_REQUEST = const(0x80)  # 4.00
 _KEYS = const(("v", "vs", "vb", "vd", "vlo"))  # SenML value fields
+# SenML CBOR labels (RFC 8428 6) of the fields used here; "vlo" stays a text label
+_LABELS = {-2: "bn", -3: "bt", 0: "n", 2: "v", 3: "vs", 4: "vb", 6: "t", 8: "vd"}
+_CBOR_KEYS = {"bn": -2, "n": 0, "v": 2, "vs": 3, "vb": 4, "vd": 8, "vlo": "vlo"}
 _LW_KEYS = const(("v", "sv", "bv", "ov"))  # LwM2M JSON value fields
 
 
@@ -76,9 +80,7 @@ def _encode(base, records, lw):
         if path[:n] != base:
             raise ValueError(path)
         parts.append('{"n":"%s","%s":%s}' % (_ids(path[n:]), _key(rtype, lw), _out(rtype, value, lw)))
-    bn = "/" + _ids(base)
-    if len(records) != 1 or records[0][0] != base:
-        bn += "/"
+    bn = _base_name(base, records)
     body = ",".join(parts)
     if lw:
         return ('{"bn":"%s","e":[%s]}' % (bn, body)).encode()
@@ -87,12 +89,54 @@ def _encode(base, records, lw):
     return ('[{"bn":"%s",%s]' % (bn, body[1:])).encode()
 
 
+def _base_name(base, records):
+    # "/3/0/" for the records under /3/0, "/3/0/9" for that resource alone, "/" for no base
+    # (a Send of several paths, whose names are then "3/0/9" and the like)
+    if not base:
+        return "/"
+    if len(records) == 1 and records[0][0] == base:
+        return "/" + _ids(base)
+    return "/" + _ids(base) + "/"
+
+
 def encode(base, records):
     return _encode(base, records, False)
 
 
 def encode_lwm2m(base, records):
     return _encode(base, records, True)
+
+
+def cbor_item(rtype, value):
+    # The CBOR item of one value (also content format 60's); ValueError or TypeError for a value its type cannot hold
+    if rtype == "b":
+        return bool(value)
+    if rtype in "sc":
+        if type(value) is not str:
+            raise TypeError(rtype)
+        return value
+    raw = text.encode(value, rtype)  # range-checked; ValueError for a bad type
+    if rtype == "f":
+        return float(value)
+    if rtype in "iut":
+        return int(value)
+    return bytes(value) if rtype == "o" else str(raw, "ascii")
+
+
+def encode_cbor(base, records):
+    from lwm2m import cbor
+
+    n = len(base)
+    items = []
+    for path, rtype, value in records:
+        if path[:n] != base:
+            raise ValueError(path)
+        items.append({0: _ids(path[n:]), _CBOR_KEYS[_key(rtype, False)]: cbor_item(rtype, value)})
+    if items:
+        first = {-2: _base_name(base, records)}
+        first.update(items[0])
+        items[0] = first
+    return bytes(cbor.encode(items))
 
 
 # -- decoding ---------------------------------------------------------------------------
@@ -153,13 +197,17 @@ def _number(x, rtype):
     _bad("a number within 64 bits")
 
 
-def _value(x, rtype, lw):
+def _value(x, rtype, lw, raw_opaque=False):
     if rtype == "b":
         if x is True or x is False:
             return x
         _bad("true or false")
     if rtype in "iuft":
         return _number(x, rtype)
+    if raw_opaque and rtype == "o":
+        if type(x) is not bytes:
+            _bad("a byte string")
+        return x
     if type(x) is not str:
         _bad("a string")
     try:
@@ -174,7 +222,7 @@ def _value(x, rtype, lw):
     return text.decode(raw, rtype)  # Opaque, Objlnk; ValueError for an unknown type
 
 
-def _records(base, recs, bn, rtype_of, lw):
+def _records(base, recs, bn, rtype_of, lw, cbor=False):
     out = []
     for rec in recs:
         if type(rec) is not dict:
@@ -190,7 +238,7 @@ def _records(base, recs, bn, rtype_of, lw):
         for k in _LW_KEYS if lw else _KEYS:
             if (k in rec) != (k == key):
                 _bad('"%s" and no other value for %s' % (key, name))
-        out.append((path, rtype, _value(rec[key], rtype, lw)))
+        out.append((path, rtype, _value(rec[key], rtype, lw, cbor)))
     return out
 
 
@@ -199,6 +247,28 @@ def decode(base, payload, rtype_of):
     if type(recs) is not list:
         _bad("an array")
     return _records(base, recs, "", rtype_of, False)
+
+
+def cbor_value(item, rtype):
+    # The value of a decoded CBOR item (content format 60's), checked as SenML CBOR's are.
+    return _value(item, rtype, False, True)
+
+
+def decode_cbor(base, payload, rtype_of):
+    from lwm2m import cbor
+
+    recs = cbor.decode(payload)
+    if type(recs) is not list:
+        _bad("an array")
+    named = []
+    for rec in recs:
+        if type(rec) is not dict:
+            _bad("an object per record")
+        # integer labels by their names; unknown integer labels are ignored, as unknown
+        # fields are in JSON (only text labels ending in "_" must be understood)
+        named.append({_LABELS[k] if type(k) is int else k: v for k, v in rec.items()
+                      if type(k) is str or k in _LABELS})
+    return _records(base, named, "", rtype_of, False, True)
 
 
 def decode_lwm2m(base, payload, rtype_of):

@@ -34,6 +34,8 @@
 //   {"event":"notification","endpoint":..,"path":"/3303/0/5700","code":"CONTENT","ct":N,
 //    "format":"TLV","observe":N,"content":{..}}
 //   {"event":"observation-error","endpoint":..,"path":..,"error":..}
+//   {"event":"send","endpoint":..,"format":"SENML_CBOR","nodes":{"/3/0/0":{..},..}}   (a Send to /dp)
+//   {"event":"send-error","endpoint":..,"error":..}
 //   {"event":"error","message":..}                                 (a command line it cannot read)
 // stdin: one JSON command per line; each gets exactly one answer with the same id:
 //   {"id":1,"op":"clients"}
@@ -43,6 +45,8 @@
 //        TIME as Unix seconds, OPAQUE as hex or "file":path for a file's bytes, OBJLNK as "3:0";
 //        a payload larger than a block goes block-wise, as Californium splits it)
 //   {"id":4,"op":"execute","endpoint":"ep","path":"/1/0/8","args":"0='x'"}   (args optional)
+//   {"id":8,"op":"read-composite","endpoint":"ep","path":"/","paths":["/3/0/0","/3303/0"],"format":"SENML_CBOR"}
+//   {"id":9,"op":"write-composite","endpoint":"ep","path":"/","values":{"/1/0/1":600,"/3/0/14":"+02:00"},"format":"SENML_JSON"}
 //   {"id":5,"op":"create","endpoint":"ep","path":"/3303","instance":1,"resources":{"5750":"x"}}
 //   {"id":6,"op":"delete","endpoint":"ep","path":"/3303/1"}
 //   {"id":5,"op":"discover","endpoint":"ep","path":"/3/0"}
@@ -88,6 +92,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Date;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -118,6 +123,7 @@ import org.eclipse.leshan.core.node.LwM2mResource;
 import org.eclipse.leshan.core.node.LwM2mResourceInstance;
 import org.eclipse.leshan.core.node.LwM2mSingleResource;
 import org.eclipse.leshan.core.node.ObjectLink;
+import org.eclipse.leshan.core.node.TimestampedLwM2mNodes;
 import org.eclipse.leshan.core.observation.CompositeObservation;
 import org.eclipse.leshan.core.observation.Observation;
 import org.eclipse.leshan.core.observation.SingleObservation;
@@ -133,6 +139,10 @@ import org.eclipse.leshan.core.request.DeleteRequest;
 import org.eclipse.leshan.core.request.DiscoverRequest;
 import org.eclipse.leshan.core.request.DownlinkRequest;
 import org.eclipse.leshan.core.request.ExecuteRequest;
+import org.eclipse.leshan.core.request.ReadCompositeRequest;
+import org.eclipse.leshan.core.request.WriteCompositeRequest;
+import org.eclipse.leshan.core.response.ReadCompositeResponse;
+import org.eclipse.leshan.core.request.SendRequest;
 import org.eclipse.leshan.core.request.ObserveRequest;
 import org.eclipse.leshan.core.request.ReadRequest;
 import org.eclipse.leshan.core.request.WriteAttributesRequest;
@@ -155,6 +165,7 @@ import org.eclipse.leshan.server.model.VersionedModelProvider;
 import org.eclipse.leshan.server.observation.ObservationListener;
 import org.eclipse.leshan.server.registration.Registration;
 import org.eclipse.leshan.server.registration.RegistrationListener;
+import org.eclipse.leshan.server.send.SendListener;
 import org.eclipse.leshan.server.registration.RegistrationUpdate;
 import org.eclipse.leshan.server.security.InMemorySecurityStore;
 import org.eclipse.leshan.server.security.SecurityInfo;
@@ -296,6 +307,28 @@ public class LeshanPeer {
                 e.put("expired", expired);
                 e.put("replaced", newReg != null);
                 emit(event("deregistered", e));
+            }
+        });
+
+        server.getSendService().addListener(new SendListener() {
+            @Override
+            public void dataReceived(Registration reg, TimestampedLwM2mNodes data, SendRequest request) {
+                ObjectNode e = NODES.objectNode();
+                e.put("endpoint", reg.getEndpoint());
+                e.put("format", request.getFormat().getName());
+                ObjectNode nodes = e.putObject("nodes");
+                for (Map.Entry<LwM2mPath, LwM2mNode> n : data.getNodes().entrySet()) {
+                    nodes.set(n.getKey().toString(), node(n.getValue()));
+                }
+                emit(event("send", e));
+            }
+
+            @Override
+            public void onError(Registration reg, String message, Exception error) {
+                ObjectNode e = NODES.objectNode();
+                e.put("endpoint", reg == null ? null : reg.getEndpoint());
+                e.put("error", message);
+                emit(event("send-error", e));
             }
         });
 
@@ -465,6 +498,36 @@ public class LeshanPeer {
                 }
             }
             return failure("no observation of " + path);
+        }
+        case "read-composite": {
+            // "paths": [..]; "format" the request's (SENML_JSON or SENML_CBOR), "response_format"
+            // the answer's (default the same); path "/"
+            List<String> paths = new ArrayList<>();
+            for (JsonNode p : cmd.path("paths")) paths.add(p.asText());
+            ContentFormat answer = cmd.hasNonNull("response_format") ? contentFormat(cmd.get("response_format").asText()) : format;
+            ReadCompositeResponse r = send(reg, new ReadCompositeRequest(format, answer, paths), timeout);
+            if (r == null) return timedOut(timeout);
+            ObjectNode out = response(r);
+            if (r.getContent() != null) {
+                ObjectNode content = out.putObject("content");
+                for (Map.Entry<LwM2mPath, LwM2mNode> e : r.getContent().entrySet()) {
+                    if (e.getValue() != null) content.set(e.getKey().toString(), node(e.getValue()));
+                    else content.putNull(e.getKey().toString());
+                }
+            }
+            return out;
+        }
+        case "write-composite": {
+            // "values": {path: value}, typed by the JSON value (text, integer, float, boolean); path "/"
+            Map<String, Object> values = new LinkedHashMap<>();
+            for (Iterator<Map.Entry<String, JsonNode>> it = cmd.path("values").fields(); it.hasNext();) {
+                Map.Entry<String, JsonNode> e = it.next();
+                JsonNode v = e.getValue();
+                values.put(e.getKey(), v.isTextual() ? (Object) v.asText() : v.isBoolean() ? (Object) v.booleanValue()
+                        : v.isIntegralNumber() ? (Object) v.longValue() : (Object) v.doubleValue());
+            }
+            LwM2mResponse r = send(reg, new WriteCompositeRequest(format, values), timeout);
+            return r == null ? timedOut(timeout) : response(r);
         }
         case "write": {
             WriteRequest request = writeRequest(reg, cmd, format, path);
