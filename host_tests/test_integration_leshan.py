@@ -719,3 +719,26 @@ def test_send_reports_the_device_and_the_sensor_and_mute_send_stops_it(leshan, h
     assert leshan.events("send", quiet, ep) == []
     assert leshan.write(ep, "/1/0/23", False)["code"] == "CHANGED"
     assert len(_sends(leshan, ep, quiet, 1, 5)) == 1
+
+
+# -- composite operations (LwM2M 1.1)
+
+
+@needs_registry
+@pytest.mark.parametrize("fmt", ["SENML_JSON", "SENML_CBOR"])
+def test_composite_read_and_write(leshan, client, fmt):
+    ep = client.ep
+    answer = leshan.command("read-composite", ep, "/", paths=["/3/0/0", "/3303/0", "/1/0/1"], format=fmt)
+    assert answer["code"] == "CONTENT" and answer["format"] == fmt, answer
+    content = answer["content"]
+    assert content["/3/0/0"]["value"] == board.manufacturer() and content["/1/0/1"]["value"] == LIFETIME
+    assert content["/3303/0"]["kind"] == "instance" and content["/3303/0"]["resources"]["5701"] == "Cel"
+    offset = "+05:00" if fmt == "SENML_JSON" else "-03:00"
+    written = leshan.command("write-composite", ep, "/", values={"/3/0/14": offset, "/3303/0/5750": fmt}, format=fmt)
+    assert written["code"] == "CHANGED", written
+    assert leshan.value(ep, "/3/0/14") == offset and leshan.value(ep, "/3303/0/5750") == fmt
+    # one value the client refuses, and neither is written
+    with pytest.raises(LeshanError) as err:
+        leshan.command("write-composite", ep, "/", values={"/3/0/14": "noon", "/3303/0/5750": "other"}, format=fmt)
+    assert err.value.code == "BAD_REQUEST"
+    assert leshan.value(ep, "/3303/0/5750") == fmt

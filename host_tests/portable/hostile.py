@@ -34,6 +34,7 @@ ALLOWED = {
     "execute": (CHANGED,) + _ERRORS,
     "create": (CREATED,) + _ERRORS + (UNSUPPORTED,),
     "delete": (DELETED,) + _ERRORS,
+    "composite": (CONTENT, CHANGED) + _ERRORS + (NOT_ACCEPTABLE, UNSUPPORTED),
     "other": _ERRORS,
 }
 
@@ -128,6 +129,8 @@ def classify(msg):
         return "execute" if depth == 3 else "write"
     if code == DELETE:
         return "delete"
+    if (code == FETCH or code == IPATCH) and depth == 0:
+        return "composite"
     return "other"
 
 

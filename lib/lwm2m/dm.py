@@ -195,6 +195,32 @@ def write(model, path, cf, payload, replace):
     return _CHANGED, None, b""
 
 
+def write_composite(model, records, allow):
+    # Write-Composite (iPATCH): the resources and resource instances of several instances,
+    # all or nothing: every instance is found, every value checked (allow(path) raises for
+    # a resource the server may not write) before any changes. A resource instance is
+    # written alone, a resource whole.
+    plans = []
+    groups = {}
+    for record in records:
+        groups.setdefault(record[0][:2], []).append(record)
+    for ipath in sorted(groups):
+        obj, inst = _instance(model, ipath)
+        for path, _rtype, _value in groups[ipath]:
+            allow(path[:3])
+        updates = values_of(obj, groups[ipath], True)
+        for rid, value in updates.items():
+            if obj.is_multiple(rid) and inst.has(rid):
+                merged = dict(inst.get(rid))
+                merged.update(value)
+                updates[rid] = merged
+        check(inst, updates)
+        plans.append((inst, updates))
+    for inst, updates in plans:
+        apply(inst, updates)
+    return _CHANGED, None, b""
+
+
 def check(inst, updates):
     # Runs the application's checks of every value: called before apply(), so that a refused
     # value leaves everything as it was.

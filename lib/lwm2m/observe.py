@@ -7,7 +7,10 @@
 # arithmetic cannot hold longer waits (ticks_add refuses 2**29 ms on boards). Without a pmax
 # (or one below pmin) a notification goes out after con_interval (a day by default), or
 # after pmin when that is longer; a notification after con_interval or more since the last CON
-# one is CON (RFC 7641 4.5). Attribute values are parsed strictly, the same
+# one is CON (RFC 7641 4.5). Evaluation (TS Core 1.1 5.1.2): a value behind a read hook is
+# read every second to see whether it changed, never more often than epmin; any value is
+# read at least every epmax, also one changed without the model hearing of it; a change the
+# model reports waits for epmin since the last evaluation. Attribute values are parsed strictly, the same
 # on every interpreter: pmin, pmax, epmin, epmax are ASCII digits; gt, lt, st an optional
 # sign, ASCII digits and at most one decimal point (no exponent, no nan or inf).
 import time
@@ -65,7 +68,11 @@ def _decimal(s):
 
 
 def check_attributes(attrs):
-    # lt < gt and lt + 2*st < gt, when set (TS Core 5.1.2).
+    # lt < gt and lt + 2*st < gt, and epmin < epmax, when set (TS Core 5.1.2).
+    epmin = attrs.get("epmin")
+    epmax = attrs.get("epmax")
+    if epmin is not None and epmax is not None and not epmin < epmax:
+        raise Error(_BAD_REQUEST, "needs epmin < epmax")
     gt = attrs.get("gt")
     lt = attrs.get("lt")
     if gt is not None and lt is not None:
@@ -86,7 +93,9 @@ class Observation:
         self.last = None  # a snapshot of what was last reported (a number for gt/lt/st)
         self.changed = False
         self.sampled = False  # a value behind a read hook: nothing tells us it changed
-        self.sampled_at = now
+        self.sampled_at = now  # ticks of the last evaluation
+        self.epmin_ms = 0  # the least time between two evaluations
+        self.sample_ms = 0  # how often the value is read to be evaluated, 0 for never
         # pmin and pmax as steps and ms (see _STEP_MS), so that poll() needs small ints only
         self.pmin_steps = self.pmin_ms = self.pmax_steps = self.pmax_ms = 0
         self.gt = self.lt = self.st = None
@@ -162,6 +171,13 @@ class Observer:
         obs.gt = merged.get("gt")
         obs.lt = merged.get("lt")
         obs.st = merged.get("st")
+        epmin = (merged.get("epmin") or 0) * 1000
+        epmax = (merged.get("epmax") or 0) * 1000
+        every = max(_SAMPLE_MS, epmin) if obs.sampled else 0
+        if epmax:
+            every = min(every, epmax) if every else epmax
+        obs.epmin_ms = min(epmin, _STEP_MS)
+        obs.sample_ms = min(every, _STEP_MS)
 
     def add(self, server, token, path, accept, sampled, now):
         # Registers (or renews, for the same token) an observation; the caller answers the
@@ -227,12 +243,12 @@ class Observer:
             to_pmax = obs.left(obs.pmax_steps, obs.pmax_ms, since)
             try:
                 notify = to_pmax <= 0
-                if not notify and to_pmin <= 0:
-                    if obs.changed:
+                evaluated = time.ticks_diff(now, obs.sampled_at)
+                if not notify and to_pmin <= 0 and evaluated >= obs.epmin_ms:
+                    if obs.changed or (obs.sample_ms and evaluated >= obs.sample_ms):
                         obs.changed = False
-                        notify = self._worth(obs, self.read_value(obs.path))
-                    elif obs.sampled and time.ticks_diff(now, obs.sampled_at) >= _SAMPLE_MS:
                         obs.sampled_at = now
+                        evaluated = 0
                         notify = self._worth(obs, self.read_value(obs.path))
                 if notify:
                     self._notify(obs, now)
@@ -242,10 +258,10 @@ class Observer:
                 self.failed(obs, exc)
                 continue
             remaining = to_pmax
-            if obs.sampled:
-                remaining = min(remaining, max(to_pmin, _SAMPLE_MS - time.ticks_diff(now, obs.sampled_at)))
-            elif obs.changed:  # changed before pmin ran out
-                remaining = min(remaining, to_pmin)
+            if obs.sample_ms:
+                remaining = min(remaining, max(to_pmin, obs.sample_ms - evaluated))
+            if obs.changed:  # changed before pmin or epmin ran out
+                remaining = min(remaining, max(to_pmin, obs.epmin_ms - evaluated))
             wait = min(wait, remaining)
         return max(wait, 0)
 

@@ -254,7 +254,10 @@ def cbor_value(item, rtype):
     return _value(item, rtype, False, True)
 
 
-def decode_cbor(base, payload, rtype_of):
+def _cbor_records(payload):
+    # The records of a SenML CBOR payload with their integer labels named as in JSON;
+    # unknown integer labels are ignored, as unknown fields are in JSON (only text labels
+    # ending in "_" must be understood).
     from lwm2m import cbor
 
     recs = cbor.decode(payload)
@@ -264,11 +267,33 @@ def decode_cbor(base, payload, rtype_of):
     for rec in recs:
         if type(rec) is not dict:
             _bad("an object per record")
-        # integer labels by their names; unknown integer labels are ignored, as unknown
-        # fields are in JSON (only text labels ending in "_" must be understood)
         named.append({_LABELS[k] if type(k) is int else k: v for k, v in rec.items()
                       if type(k) is str or k in _LABELS})
-    return _records(base, named, "", rtype_of, False, True)
+    return named
+
+
+def decode_cbor(base, payload, rtype_of):
+    return _records(base, _cbor_records(payload), "", rtype_of, False, True)
+
+
+def decode_paths(payload, cbor):
+    # The paths a Read-Composite names (SenML JSON, or SenML CBOR when cbor): records with a
+    # name and no value, each "/oid[/iid[/rid[/riid]]]".
+    recs = _cbor_records(payload) if cbor else _load(payload)
+    if type(recs) is not list:
+        _bad("an array")
+    paths = []
+    bn = ""
+    for rec in recs:
+        if type(rec) is not dict:
+            _bad("an object per record")
+        bn = _str(rec, "bn", bn)
+        name = bn + _str(rec, "n", "")
+        ids = name[1:].split("/")
+        if name[:1] != "/" or not 0 < len(ids) < 5 or [i for i in ids if not (0 < len(i) < 6 and text.isdec(i) and int(i) < 65536)]:
+            _bad("a path such as /3/0/1, not '%s'" % name)
+        paths.append(tuple(int(i) for i in ids))
+    return paths
 
 
 def decode_lwm2m(base, payload, rtype_of):

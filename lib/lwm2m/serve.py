@@ -4,18 +4,23 @@
 # client (lwm2m.client) holds the sessions this reads: its servers, the bootstrap under way.
 from micropython import const
 
-from lwm2m import Error, coap, dm
+from lwm2m import Error, coap, dm, formats
 
 _GET = const(0x01)
 _POST = const(0x02)
 _PUT = const(0x03)
 _DELETE = const(0x04)
+_FETCH = const(0x05)
+_IPATCH = const(0x07)
 _CREATED = const(0x41)
 _CHANGED = const(0x44)
+_CONTENT = const(0x45)
 _BAD_REQUEST = const(0x80)
 _UNAUTHORIZED = const(0x81)
 _BAD_OPTION = const(0x82)
+_NOT_FOUND = const(0x84)
 _METHOD_NOT_ALLOWED = const(0x85)
+_NOT_ACCEPTABLE = const(0x86)
 _UNSUPPORTED_FORMAT = const(0x8F)
 _SERVER_ERROR = const(0xA0)
 _UNAVAILABLE = const(0xA3)
@@ -25,6 +30,7 @@ _CONTENT_FORMAT = const(12)
 _ACCEPT = const(17)
 _LINK_FORMAT = const(40)
 _OPAQUE = const(42)
+_SENML = const((110, 112))  # SenML JSON and SenML CBOR: what composite operations take
 # Access rights (the ACL bits of object 2, checked by lwm2m.access)
 _READ = const(1)
 _WRITE = const(2)
@@ -112,6 +118,13 @@ class Serve:
             else:
                 self._allow(server, _WRITE, path)
                 result = dm.write(self.client.model, path, cf, request.payload, False)
+        elif (code == _FETCH or code == _IPATCH) and not path:
+            if cf not in _SENML:
+                raise Error(_UNSUPPORTED_FORMAT, "composite operations take SenML JSON or SenML CBOR, not %r" % cf)
+            if code == _FETCH:
+                return self._read_composite(server, request.payload, cf, cf if accept is None else accept)
+            records = formats.decode(cf, (), request.payload, dm.rtype_of(self.client.model, ()))
+            result = dm.write_composite(self.client.model, records, lambda p: self._allow(server, _WRITE, p))
         elif code == _DELETE:
             if path == (1, server.instance.iid):
                 raise Error(_METHOD_NOT_ALLOWED, "a server cannot delete the Server instance it is registered through")
@@ -130,6 +143,27 @@ class Serve:
     def visible(self, server):
         # What an object-level Read or Discover of this server lists: None for everything.
         return self.client.access.visible(self.client.model, server) if self.client.access else None
+
+    def _read_composite(self, server, payload, cf, accept):
+        # Read-Composite (FETCH /): the values of every path named that exists and that the
+        # server may read; 4.04 when that is none of them. An Observe on it is answered as
+        # this read (Observe-Composite is not done).
+        from lwm2m import senml
+
+        if accept not in _SENML:
+            raise Error(_NOT_ACCEPTABLE, "composite reads answer in SenML JSON or SenML CBOR, not %r" % accept)
+        records = []
+        model = self.client.model
+        for path in senml.decode_paths(payload, cf == 112):
+            try:
+                self._allow(server, _READ, path)
+                records += dm.read_records(model, path, self.visible(server))
+            except Error as exc:
+                if exc.code not in (_UNAUTHORIZED, _NOT_FOUND, _METHOD_NOT_ALLOWED):
+                    raise
+        if not records:
+            raise Error(_NOT_FOUND, "none of the paths holds a value this server may read")
+        return _response(_CONTENT, accept, formats.encode(accept, (), records))
 
     def _read(self, server, request, path, accept):
         observe = request.get(_OBSERVE)
