@@ -65,6 +65,8 @@ _FIELDS = (
     ("ack_timeout", 2, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.1 <= v <= 60,
      "a number of seconds from 0.1 to 60"),
     ("state_dir", "/state", lambda v: v is None or _is_text(v), "a folder or null"),
+    ("queue_mode", False, lambda v: v is True or v is False, "true or false"),
+    ("queue_window_s", 93, lambda v: _is_count(v) and v <= 86400, "a number of seconds from 1 to 86400"),
 ) + _SECURITY_FIELDS + tuple(("bootstrap_" + f[0],) + f[1:] for f in _SECURITY_FIELDS)
 # One entry of "servers": a management server of its own Short Server ID, with the security
 # fields of the server above.

@@ -43,7 +43,8 @@ def build(config, board, transport, objects_dir, log=print):
             raise ValueError("%s/%d.json: missing: the core objects are needed" % (objects_dir, oid))
     endpoint = config["endpoint"] or board.endpoint_name()
     client = Client(model, endpoint, transport, config["lwm2m"], log, limits=config["limits"],
-                    ack_timeout_ms=int(config["ack_timeout"] * 1000), access_control=bool(config["access"]))
+                    ack_timeout_ms=int(config["ack_timeout"] * 1000), access_control=bool(config["access"]),
+                    queue_window_ms=config["queue_window_s"] * 1000 if config["queue_mode"] else None)
     if config["bootstrap_server"]:
         _add_account(model, config, "bootstrap_", None)
     if config["server"]:
@@ -54,7 +55,9 @@ def build(config, board, transport, objects_dir, log=print):
         core.add_server(model, entry["ssid"], entry["lifetime"] or config["lifetime"])
     for entry in config["access"]:
         _add_access(model, entry, objects_dir)
-    core.add_device(model, board, client.defer)
+    device = core.add_device(model, board, client.defer)
+    if config["queue_mode"]:
+        device.set(16, "UQ")  # Supported Binding and Modes: UDP, and queue mode
     core.add_connectivity(model, board)
     if model.object(_TEMPERATURE) and board.temperature() is not None:
         sensor = model.add_instance(_TEMPERATURE, 0, {_SENSOR_UNITS: "Cel"})

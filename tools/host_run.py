@@ -41,6 +41,8 @@ def parse_args(argv):
     parser.add_argument("--send", action="append", default=[], metavar="PATH", help="report PATH by Send (LwM2M 1.1) every --send-period seconds (repeatable)")
     parser.add_argument("--send-period", type=int, default=60, help="seconds between Sends (default %(default)s)")
     parser.add_argument("--send-format", choices=("senml-cbor", "senml-json"), default="senml-cbor", help="the format of Sends (default %(default)s)")
+    parser.add_argument("--queue-mode", action="store_true", help="queue mode (LwM2M 1.1 6.5): asleep after --queue-window seconds without traffic")
+    parser.add_argument("--queue-window", type=int, default=93, help="seconds awake after the last datagram in queue mode (default %(default)s)")
     parser.add_argument("--objects", default=str(ROOT / "firmware" / "objects"), help="folder of compact object definitions")
     return parser.parse_args(argv)
 
@@ -61,6 +63,7 @@ def main(argv=None):
                 "lifetime": args.lifetime, "lwm2m": args.lwm2m, "state_dir": args.state_dir,
                 "ack_timeout": args.ack_timeout, "firmware": {"confirm_s": args.confirm_s, "psk_identity": args.download_psk_identity,
                                                            "psk_key": args.download_psk_key},
+                "queue_mode": args.queue_mode, "queue_window_s": args.queue_window,
                 "send": {"paths": args.send, "period_s": args.send_period, "format": args.send_format}}
     prefix = "bootstrap_" if args.bootstrap else ""
     if args.psk_identity or args.psk_key:

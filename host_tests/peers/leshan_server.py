@@ -168,8 +168,11 @@ class LeshanServer(LeshanProcess):
     # identity, x509_trust (files) the certificates (CAs) a client's certificate must chain
     # to; PSK clients keep working beside them.
     def __init__(self, coap_port=0, coaps_port=0, models=None, trace=True, start_timeout=30,
-                 x509_cert=None, x509_key=None, x509_trust=()):
+                 x509_cert=None, x509_key=None, x509_trust=(), awake_ms=None):
+        # awake_ms: how long Leshan counts a queue-mode client awake after its last message
         args = ["--coap-port", str(coap_port), "--coaps-port", str(coaps_port)]
+        if awake_ms is not None:
+            args += ["--awake-time", str(awake_ms)]
         for folder in (model_dirs() if models is None else models):
             args += ["--models", str(folder)]
         if trace:

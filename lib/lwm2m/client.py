@@ -37,11 +37,13 @@ LIMITS = {"observations": 16, "attributes": 32, "instances": 8, "duplicates": 32
 
 class Client:
     def __init__(self, model, endpoint, transport, version="1.1", log=print, rand=None,
-                 con_interval_ms=86400000, limits=None, ack_timeout_ms=2000, access_control=False):
+                 con_interval_ms=86400000, limits=None, ack_timeout_ms=2000, access_control=False,
+                 queue_window_ms=None):
         # limits: {name: cap} over LIMITS; ack_timeout_ms: CoAP's ACK_TIMEOUT (RFC 7252 4.8),
         # longer on links with a long round trip, shorter to notice a lost server sooner;
         # access_control: check ACLs even with one management server (they always are with
-        # several).
+        # several); queue_window_ms: queue mode (TS Core 1.1 6.5), awake for that long after
+        # the last datagram, None for always awake.
         if version not in ("1.0", "1.1"):
             raise ValueError("lwm2m version %r: expected 1.0 or 1.1" % version)
         self.model = model
@@ -68,6 +70,10 @@ class Client:
         self.deferred = []  # actions to run once the current answers have left
         self.tasks = []  # objects whose step(now) runs each poll, returning the ms until due
         self.now = time.ticks_ms()
+        self.queue_window_ms = queue_window_ms
+        self.asleep = False  # queue mode: not listening until something is due
+        self._awake_until = None  # ticks the queue window ends at
+        self._traffic = -1  # exchange.traffic when last looked at
         model.watchers.append(self.observer.changed)
         model.on_tree_change = self._tree_changed
 
@@ -169,7 +175,8 @@ class Client:
         # Does everything due; returns the ms the caller may sleep before calling again.
         now = time.ticks_ms() if now is None else now
         self.now = now
-        self.exchange.poll(self.buf, now)
+        if not self.asleep:
+            self.exchange.poll(self.buf, now)
         wait = self.observer.poll(now)
         if self.bootstrap is not None:
             wait = min(wait, self.bootstrap.step(now))
@@ -188,9 +195,31 @@ class Client:
                 self.log("deferred action failed: %s: %s" % (type(exc).__name__, exc))
         # Asked last, so that what was just sent gets its retransmission in time.
         wait = min(wait, self.exchange.next_wait(now))
+        if self.queue_window_ms is not None:
+            wait = self._queue(now, wait)
         if self.transport.handshaking():
             wait = min(wait, _HANDSHAKE_POLL_MS)
         return max(0, min(wait, _SLEEP_MAX_MS))
+
+    def _queue(self, now, wait):
+        # Queue mode: awake for the queue window after the last datagram, then asleep (not
+        # listening) until the next deadline, once nothing awaits an answer; whatever is due
+        # then (an Update, a notification, a Send) goes out and wakes it.
+        if self.exchange.traffic != self._traffic:
+            self._traffic = self.exchange.traffic
+            self._awake_until = time.ticks_add(now, self.queue_window_ms)
+            if self.asleep:
+                self.asleep = False
+                self.log("queue mode: awake")
+            return 0  # what arrives now is read at once
+        if self.asleep:
+            return wait
+        left = time.ticks_diff(self._awake_until, now) if self._awake_until is not None else 0
+        if left > 0 or self.exchange.busy() or self.transport.handshaking():
+            return min(wait, max(left, 0))
+        self.asleep = True
+        self.log("queue mode: asleep for %d ms" % wait)
+        return wait
 
     def defer(self, action):
         # Runs action() at the end of this poll, after the answer that asked for it was sent.
@@ -218,7 +247,10 @@ class Client:
             wait = self.poll()
             if tick:
                 tick()
-            self.transport.wait(min(wait, max_sleep_ms))
+            if self.asleep:  # queue mode: a datagram now does not wake it
+                time.sleep_ms(min(wait, max_sleep_ms))
+            else:
+                self.transport.wait(min(wait, max_sleep_ms))
 
     def stop(self, timeout_ms=10000):
         # De-registers from every registered server, waiting at most timeout_ms for answers;

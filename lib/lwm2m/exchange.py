@@ -99,6 +99,7 @@ class Exchange:
         self._seen_cap = seen_bytes
         self._seen_bytes = 0  # the size of the answers in _seen
         self._ack_timeout = ack_timeout  # ms
+        self.traffic = 0  # datagrams sent and received so far: what queue mode watches
 
     # --- the caller's side
 
@@ -144,6 +145,14 @@ class Exchange:
             self._send(data, addr)
         self._out.append(rec)
 
+    def busy(self):
+        # Whether anything still awaits an answer or an acknowledgement (NON notifications
+        # kept only to match an RST do not count).
+        for rec in self._out:
+            if rec[_STATE] != _NOTE_NON:
+                return True
+        return False
+
     def pending(self, addr):
         # Whether a request to addr still awaits its callback (sent or queued).
         for rec in self._out:
@@ -178,6 +187,7 @@ class Exchange:
             if n < 0:
                 break
             addr = transport.source
+            self.traffic += 1
             try:
                 if n == len(buf):
                     self._too_large(memoryview(buf)[:4 + (buf[0] & 15)], n, addr)
@@ -217,6 +227,7 @@ class Exchange:
         return bytes((high >> 8, high & 0xFF, low >> 8, low & 0xFF))
 
     def _send(self, data, addr):
+        self.traffic += 1
         try:
             self._t.send(data, addr)
         except OSError as exc:

@@ -157,7 +157,13 @@ class Server:
         msg.add_query("ep", self.client.endpoint)
         msg.add_query("lt", self.lifetime())
         msg.add_query("lwm2m", self.client.version)
-        msg.add_query("b", self.binding())
+        queue = self.client.queue_window_ms is not None
+        if queue and self.client.version == "1.0":
+            msg.add_query("b", self.binding() + "Q")  # 1.0 binds queue mode as UQ (TS 1.0 5.3.1.1)
+        else:
+            msg.add_query("b", self.binding())
+            if queue:
+                msg.add_query("Q")  # 1.1: the Queue Mode parameter (TS Core 1.1 6.2.1)
         msg.add(_CONTENT_FORMAT, _LINK_FORMAT)
         msg.payload = self.client.links()
         return msg

@@ -36,6 +36,8 @@
 //   {"event":"observation-error","endpoint":..,"path":..,"error":..}
 //   {"event":"send","endpoint":..,"format":"SENML_CBOR","nodes":{"/3/0/0":{..},..}}   (a Send to /dp)
 //   {"event":"send-error","endpoint":..,"error":..}
+//   {"event":"awake","endpoint":..} / {"event":"sleeping","endpoint":..}   (a queue-mode client,
+//    awake for --awake-time ms after its last message)
 //   {"event":"error","message":..}                                 (a command line it cannot read)
 // stdin: one JSON command per line; each gets exactly one answer with the same id:
 //   {"id":1,"op":"clients"}
@@ -165,6 +167,8 @@ import org.eclipse.leshan.server.model.VersionedModelProvider;
 import org.eclipse.leshan.server.observation.ObservationListener;
 import org.eclipse.leshan.server.registration.Registration;
 import org.eclipse.leshan.server.registration.RegistrationListener;
+import org.eclipse.leshan.server.queue.PresenceListener;
+import org.eclipse.leshan.server.queue.StaticClientAwakeTimeProvider;
 import org.eclipse.leshan.server.send.SendListener;
 import org.eclipse.leshan.server.registration.RegistrationUpdate;
 import org.eclipse.leshan.server.security.InMemorySecurityStore;
@@ -198,6 +202,7 @@ public class LeshanPeer {
         System.setOut(System.err);
         String host = "127.0.0.1";
         int coapPort = 0, coapsPort = 0;
+        int awakeMs = 93000;  // Leshan's default: how long a queue-mode client counts as awake
         boolean trace = false;
         List<File> modelDirs = new ArrayList<>();
         X509 x509 = new X509();
@@ -208,12 +213,13 @@ public class LeshanPeer {
             else if (a.equals("--coaps-port")) coapsPort = Integer.parseInt(args[++i]);
             else if (a.equals("--models")) modelDirs.add(new File(args[++i]));
             else if (a.equals("--trace")) trace = true;
+            else if (a.equals("--awake-time")) awakeMs = Integer.parseInt(args[++i]);
             else if (a.equals("--x509-cert")) x509.chain = certificates(new File(args[++i])).toArray(new X509Certificate[0]);
             else if (a.equals("--x509-key")) x509.key = privateKey(new File(args[++i]));
             else if (a.equals("--x509-trust")) x509.trust.addAll(certificates(new File(args[++i])));
             else {
                 System.err.println("usage: LeshanPeer [--host H] [--coap-port N] [--coaps-port N] [--models DIR]... [--trace]"
-                        + " [--x509-cert F --x509-key F] [--x509-trust F]...");
+                        + " [--x509-cert F --x509-key F] [--x509-trust F]... [--awake-time MS]");
                 System.exit(2);
             }
         }
@@ -223,7 +229,7 @@ public class LeshanPeer {
         }
         LeshanPeer peer;
         try {
-            peer = new LeshanPeer(host, coapPort, coapsPort, modelDirs, trace, x509);
+            peer = new LeshanPeer(host, coapPort, coapsPort, modelDirs, trace, x509, awakeMs);
         } catch (Exception ex) {
             // Leshan's threads would keep the JVM alive after main ends: a failed start ends it
             ex.printStackTrace();
@@ -240,7 +246,7 @@ public class LeshanPeer {
         List<Certificate> trust = new ArrayList<>();
     }
 
-    LeshanPeer(String host, int coapPort, int coapsPort, List<File> modelDirs, boolean trace, X509 x509) {
+    LeshanPeer(String host, int coapPort, int coapsPort, List<File> modelDirs, boolean trace, X509 x509, int awakeMs) {
         // Object models: Leshan's core objects, then the DDF folders (a later file wins for
         // the same id and version).
         List<ObjectModel> models = ObjectLoader.loadAllDefault();
@@ -261,6 +267,7 @@ public class LeshanPeer {
 
         LeshanServerBuilder builder = new LeshanServerBuilder();
         builder.setObjectModelProvider(new VersionedModelProvider(models));
+        builder.setClientAwakeTimeProvider(new StaticClientAwakeTimeProvider(awakeMs));
         builder.setSecurityStore(security);
         if (x509.chain != null) {
             builder.setCertificateChain(x509.chain);
@@ -307,6 +314,18 @@ public class LeshanPeer {
                 e.put("expired", expired);
                 e.put("replaced", newReg != null);
                 emit(event("deregistered", e));
+            }
+        });
+
+        server.getPresenceService().addListener(new PresenceListener() {
+            @Override
+            public void onAwake(Registration reg) {
+                emit(event("awake", NODES.objectNode().put("endpoint", reg.getEndpoint())));
+            }
+
+            @Override
+            public void onSleeping(Registration reg) {
+                emit(event("sleeping", NODES.objectNode().put("endpoint", reg.getEndpoint())));
             }
         });
 
