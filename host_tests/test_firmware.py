@@ -78,6 +78,8 @@ def test_limits_and_the_longest_lifetime_reach_the_client():
     ({"send": {"paths": ["/3303/x"]}}, "config.json: send.paths: expected a list of paths"),
     ({"send": {"paths": "/3303/0"}}, "config.json: send.paths: expected a list of paths"),
     ({"send": {"period_s": 0}}, "config.json: send.period_s: expected a number of seconds from 1 to 86400, got 0"),
+    ({"queue_mode": "yes"}, "config.json: queue_mode: expected true or false, got 'yes'"),
+    ({"queue_window_s": 0}, "config.json: queue_window_s: expected a number of seconds from 1 to 86400, got 0"),
     ({"send": {"format": "cbor"}}, "config.json: send.format: expected \"senml-cbor\" or \"senml-json\", got 'cbor'"),
 ])
 def test_errors_name_the_file_the_field_and_what_was_expected(change, message):

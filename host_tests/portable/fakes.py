@@ -166,6 +166,13 @@ class Peer:
         return answers[0]
 
 
+def add_sensor(client):
+    # /3303/0: a temperature of 21.5 Cel, read through a hook as a board's sensor is.
+    sensor = client.model.add_instance(3303, 0, {5701: "Cel"})
+    sensor.on_read(5700, lambda: 21.5)
+    return sensor
+
+
 def registered(version="1.1", lifetime=300, pmin=0, pmax=0, limits=None):
     # A client registered at /rd/ab12 at time 0; returns (client, peer, register request).
     client, peer = make_client(version, lifetime, pmin, pmax, limits)

@@ -3,7 +3,7 @@
 # JSON and SenML CBOR. Portable: runs under pytest and in the MicroPython VM.
 import json
 
-from fakes import CON, registered
+from fakes import CON, add_sensor, registered
 from lwm2m import cbor, coap
 
 FETCH, IPATCH = 0x05, 0x07
@@ -21,14 +21,9 @@ def _composite(peer, code, payload, cf, now=100, accept=None):
     return [m for m in peer.take() if m.mid == peer.mid][0]
 
 
-def _sensor(client):
-    sensor = client.model.add_instance(3303, 0, {5701: "Cel"})
-    sensor.on_read(5700, lambda: 21.5)
-
-
 def test_a_composite_read_answers_every_path_in_one_senml_payload():
     client, peer, _reg = registered()
-    _sensor(client)
+    add_sensor(client)
     paths = json.dumps([{"n": "/3/0/0"}, {"n": "/3303/0"}, {"n": "/1/0/1"}]).encode()
     answer = _composite(peer, FETCH, paths, SENML_JSON)
     assert answer.code == 0x45 and answer.get(12) == SENML_JSON
@@ -57,7 +52,7 @@ def test_paths_that_are_not_there_are_left_out_and_none_at_all_is_4_04():
 
 def test_a_composite_write_changes_several_instances_or_nothing():
     client, peer, _reg = registered()
-    _sensor(client)
+    add_sensor(client)
     records = [{"bn": "/", "n": "1/0/1", "v": 600}, {"n": "3/0/14", "vs": "+02:00"}, {"n": "3303/0/5750", "vs": "room"}]
     answer = _composite(peer, IPATCH, json.dumps(records).encode(), SENML_JSON)
     assert answer.code == 0x44

@@ -3,20 +3,15 @@
 # MicroPython VM.
 import json
 
-from fakes import CON, POST, PUT, registered
+from fakes import CON, POST, PUT, add_sensor, registered
 from lwm2m import cbor, formats
 
 TEXT, SENML_JSON, SENML_CBOR = 0, 110, 112
 
 
-def _sensor(client):
-    sensor = client.model.add_instance(3303, 0, {5701: "Cel"})
-    sensor.on_read(5700, lambda: 21.5)
-
-
 def test_a_send_posts_the_values_of_each_path_to_dp_in_senml_cbor():
     client, peer, _reg = registered()
-    _sensor(client)
+    add_sensor(client)
     peer.take()
     assert client.send(["/3303/0", "/3/0/9"]) == 1  # /3/0/9 has no value: left out
     sent = [m for m in peer.take() if m.code == POST and m.path() == "/dp"]
