@@ -742,3 +742,21 @@ def test_composite_read_and_write(leshan, client, fmt):
         leshan.command("write-composite", ep, "/", values={"/3/0/14": "noon", "/3303/0/5750": "other"}, format=fmt)
     assert err.value.code == "BAD_REQUEST"
     assert leshan.value(ep, "/3303/0/5750") == fmt
+
+
+@needs_registry
+@pytest.mark.parametrize("fmt", ["SENML_JSON", "SENML_CBOR"])
+def test_observe_composite_notifies_the_paths_together(leshan, client, fmt):
+    ep = client.ep
+    mark = leshan.mark()
+    first = leshan.command("observe-composite", ep, "/", paths=["/3303/0/5700", "/3/0/0"], format=fmt)
+    assert first["code"] == "CONTENT" and first["format"] == fmt, first
+    assert first["content"]["/3/0/0"]["value"] == board.manufacturer()
+    # the simulated sensor drifts, sampled every second: notifications of both paths
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline and len(leshan.events("composite-notification", mark, ep)) < 2:
+        time.sleep(0.05)
+    seen = leshan.events("composite-notification", mark, ep)
+    assert len(seen) >= 2, leshan.dump()
+    assert all(set(n["content"]) == {"/3303/0/5700", "/3/0/0"} for n in seen)
+    assert all(17.0 <= n["content"]["/3303/0/5700"]["value"] <= 25.0 for n in seen)

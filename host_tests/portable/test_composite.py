@@ -68,3 +68,32 @@ def test_a_composite_write_changes_several_instances_or_nothing():
     cbor_records = bytes(cbor.encode([{-2: "/1/0/", 0: "1", 2: 700}, {0: "3", 2: 60}]))
     assert _composite(peer, IPATCH, cbor_records, SENML_CBOR).code == 0x44
     assert (model.instance(1, 0).get(1), model.instance(1, 0).get(3)) == (700, 60)
+
+
+def _observe_composite(peer, paths, observe, now, token=b"oc"):
+    peer.mid += 1
+    msg = coap.Message(CON, FETCH, peer.mid, token, json.dumps([{"n": p} for p in paths]).encode())
+    msg.add(6, observe)
+    msg.add(12, SENML_JSON)
+    peer.inject(msg)
+    peer.client.poll(now)
+    return [m for m in peer.take() if m.mid == peer.mid][0]
+
+
+def test_an_observe_composite_notifies_the_paths_together_until_cancelled():
+    client, peer, _reg = registered()
+    light = client.model.add_instance(3311, 0, {5850: False})
+    peer.settle(20)
+    first = _observe_composite(peer, ["/3/0/0", "/3311/0/5850"], 0, 100)
+    assert first.code == 0x45 and first.get(6) is not None
+    assert json.loads(first.payload) == [{"bn": "/", "n": "3/0/0", "vs": "Test Maker"}, {"n": "3311/0/5850", "vb": False}]
+    light.set(5850, True)
+    notes = [m for m in peer.settle(200) if m.token == b"oc"]
+    assert len(notes) == 1 and notes[0].get(6) > first.get(6) and notes[0].get(12) == SENML_JSON
+    assert json.loads(notes[0].payload)[1] == {"n": "3311/0/5850", "vb": True}
+    client.model.instance(3, 0).set(14, "+03:00")  # not an observed path: nothing
+    assert [m for m in peer.settle(300) if m.token == b"oc"] == []
+    cancel = _observe_composite(peer, ["/3/0/0", "/3311/0/5850"], 1, 400)
+    assert cancel.code == 0x45 and cancel.get(6) is None
+    light.set(5850, False)
+    assert [m for m in peer.settle(500) if m.token == b"oc"] == []

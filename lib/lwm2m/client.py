@@ -8,7 +8,7 @@ import time
 
 from micropython import const
 
-from lwm2m import Error, block, coap, core, dm, link
+from lwm2m import Error, block, coap, core, dm, formats, link
 from lwm2m.exchange import Exchange
 from lwm2m.observe import Observer
 from lwm2m.registration import Server, split_uri
@@ -308,7 +308,9 @@ class Client:
 
     def _snapshot(self, path):
         # What the observer compares to decide a value changed: the value of a resource, the
-        # records of anything larger; None when it cannot be read.
+        # records of anything larger (a list of paths: of each); None when it cannot be read.
+        if type(path) is list:
+            return [self._snapshot(p) for p in path]
         try:
             records = dm.read_records(self.model, path)
         except Error:
@@ -333,7 +335,11 @@ class Client:
             return
         msg = coap.Message(_CON if con else _NON, _CONTENT, 0, obs.token)
         try:
-            _code, cf, payload = dm.read(self.model, obs.path, obs.accept, self.serve.visible(server))
+            if obs.paths:  # Observe-Composite
+                cf = obs.accept
+                payload = formats.encode(cf, (), self.serve.composite(server, obs.paths))
+            else:
+                _code, cf, payload = dm.read(self.model, obs.path, obs.accept, self.serve.visible(server))
         except Exception as exc:
             self._observation_failed(obs, exc)
             return

@@ -84,7 +84,8 @@ class Observation:
     def __init__(self, server, token, path, accept, now):
         self.server = server
         self.token = token
-        self.path = path
+        self.path = path  # () for an Observe-Composite, whose paths are in paths
+        self.paths = None
         self.accept = accept
         self.seq = 0
         self.sent_at = now  # ticks of the last notification (or the first answer) ...
@@ -109,9 +110,15 @@ class Observation:
 
     def matches(self, oid, iid, rid):
         # Does a change of /oid/iid/rid touch what this observation covers?
-        path = self.path
-        n = len(path)
-        return path[0] == oid and (n < 2 or path[1] == iid) and (n < 3 or path[2] == rid)
+        for path in self.paths or (self.path,):
+            n = len(path)
+            if path[0] == oid and (n < 2 or path[1] == iid) and (n < 3 or path[2] == rid):
+                return True
+        return False
+
+    def target(self):
+        # What read_value() reads: the path, or the list of paths of an Observe-Composite.
+        return self.paths or self.path
 
 
 class Observer:
@@ -179,17 +186,20 @@ class Observer:
         obs.epmin_ms = min(epmin, _STEP_MS)
         obs.sample_ms = min(every, _STEP_MS)
 
-    def add(self, server, token, path, accept, sampled, now):
+    def add(self, server, token, path, accept, sampled, now, paths=None):
         # Registers (or renews, for the same token) an observation; the caller answers the
         # GET with the current value as notification 0. None when the server has as many
         # observations as it may: the GET is then answered as a plain Read (RFC 7641 4.1).
+        # paths: the paths of an Observe-Composite (path is then ()); its pmin and pmax are
+        # the server's defaults, attributes on its paths are not applied.
         self.cancel(server, token)
         if self.count(server) >= self.limit:
             return None
         obs = Observation(server, token, path, accept, now)
         obs.seq = self.seq
         obs.sampled = sampled
-        obs.last = self.read_value(path)
+        obs.paths = paths
+        obs.last = self.read_value(obs.target())
         self._resolve(obs)
         self.observations.append(obs)
         return obs
@@ -249,7 +259,7 @@ class Observer:
                         obs.changed = False
                         obs.sampled_at = now
                         evaluated = 0
-                        notify = self._worth(obs, self.read_value(obs.path))
+                        notify = self._worth(obs, self.read_value(obs.target()))
                 if notify:
                     self._notify(obs, now)
                     to_pmin = obs.left(obs.pmin_steps, obs.pmin_ms, 0)
@@ -273,5 +283,5 @@ class Observer:
         self.seq = obs.seq = (self.seq + 1) & 0xFFFFFF
         obs.sent_at = now
         obs.steps = 0
-        obs.last = self.read_value(obs.path)
+        obs.last = self.read_value(obs.target())
         self.send(obs, con)

@@ -122,7 +122,7 @@ class Serve:
             if cf not in _SENML:
                 raise Error(_UNSUPPORTED_FORMAT, "composite operations take SenML JSON or SenML CBOR, not %r" % cf)
             if code == _FETCH:
-                return self._read_composite(server, request.payload, cf, cf if accept is None else accept)
+                return self._read_composite(server, request, cf, cf if accept is None else accept)
             records = formats.decode(cf, (), request.payload, dm.rtype_of(self.client.model, ()))
             result = dm.write_composite(self.client.model, records, lambda p: self._allow(server, _WRITE, p))
         elif code == _DELETE:
@@ -144,17 +144,34 @@ class Serve:
         # What an object-level Read or Discover of this server lists: None for everything.
         return self.client.access.visible(self.client.model, server) if self.client.access else None
 
-    def _read_composite(self, server, payload, cf, accept):
-        # Read-Composite (FETCH /): the values of every path named that exists and that the
-        # server may read; 4.04 when that is none of them. An Observe on it is answered as
-        # this read (Observe-Composite is not done).
+    def _read_composite(self, server, request, cf, accept):
+        # Read-Composite (FETCH /), and Observe-Composite with Observe 0 (1 cancels it): the
+        # values of the paths named, in one SenML payload.
         from lwm2m import senml
 
         if accept not in _SENML:
             raise Error(_NOT_ACCEPTABLE, "composite reads answer in SenML JSON or SenML CBOR, not %r" % accept)
+        paths = senml.decode_paths(request.payload, cf == 112)
+        response = _response(_CONTENT, accept, formats.encode(accept, (), self.composite(server, paths)))
+        observe = request.get(_OBSERVE)
+        client = self.client
+        if observe == 0:
+            sampled = [p for p in paths if self._sampled(p)] != []
+            obs = client.observer.add(server.ssid, request.token, (), accept, sampled, client.now, paths)
+            if obs is None:
+                client.log("no more observations for %s: a composite observe answered as a read" % server.uri)
+            else:
+                response.add(_OBSERVE, obs.seq)
+        elif observe == 1:
+            client.observer.cancel(server.ssid, request.token)
+        return response
+
+    def composite(self, server, paths):
+        # The records of every path that exists and that the server may read; 4.04 when that
+        # is none of them.
         records = []
         model = self.client.model
-        for path in senml.decode_paths(payload, cf == 112):
+        for path in paths:
             try:
                 self._allow(server, _READ, path)
                 records += dm.read_records(model, path, self.visible(server))
@@ -163,7 +180,7 @@ class Serve:
                     raise
         if not records:
             raise Error(_NOT_FOUND, "none of the paths holds a value this server may read")
-        return _response(_CONTENT, accept, formats.encode(accept, (), records))
+        return records
 
     def _read(self, server, request, path, accept):
         observe = request.get(_OBSERVE)
@@ -182,6 +199,8 @@ class Serve:
     def _sampled(self, path):
         # Is any value under path behind a read hook (so changes must be looked for)?
         obj = self.client.model.object(path[0])
+        if obj is None:
+            return False
         for inst in obj.instances.values():
             if len(path) > 1 and inst.iid != path[1]:
                 continue

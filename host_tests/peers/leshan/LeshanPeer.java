@@ -48,6 +48,8 @@
 //        a payload larger than a block goes block-wise, as Californium splits it)
 //   {"id":4,"op":"execute","endpoint":"ep","path":"/1/0/8","args":"0='x'"}   (args optional)
 //   {"id":8,"op":"read-composite","endpoint":"ep","path":"/","paths":["/3/0/0","/3303/0"],"format":"SENML_CBOR"}
+//   {"id":10,"op":"observe-composite","endpoint":"ep","path":"/","paths":[..],"format":"SENML_JSON"}
+//       (then {"event":"composite-notification","endpoint":..,"code":..,"content":{path: node}})
 //   {"id":9,"op":"write-composite","endpoint":"ep","path":"/","values":{"/1/0/1":600,"/3/0/14":"+02:00"},"format":"SENML_JSON"}
 //   {"id":5,"op":"create","endpoint":"ep","path":"/3303","instance":1,"resources":{"5750":"x"}}
 //   {"id":6,"op":"delete","endpoint":"ep","path":"/3303/1"}
@@ -141,6 +143,7 @@ import org.eclipse.leshan.core.request.DeleteRequest;
 import org.eclipse.leshan.core.request.DiscoverRequest;
 import org.eclipse.leshan.core.request.DownlinkRequest;
 import org.eclipse.leshan.core.request.ExecuteRequest;
+import org.eclipse.leshan.core.request.ObserveCompositeRequest;
 import org.eclipse.leshan.core.request.ReadCompositeRequest;
 import org.eclipse.leshan.core.request.WriteCompositeRequest;
 import org.eclipse.leshan.core.response.ReadCompositeResponse;
@@ -377,6 +380,12 @@ public class LeshanPeer {
 
             @Override
             public void onResponse(CompositeObservation observation, Registration reg, ObserveCompositeResponse response) {
+                ObjectNode e = NODES.objectNode();
+                e.put("endpoint", reg.getEndpoint());
+                e.put("code", response.getCode().getName());
+                coapDetails(e, response);
+                e.set("content", nodes(response.getContent()));
+                emit(event("composite-notification", e));
             }
 
             @Override
@@ -527,13 +536,17 @@ public class LeshanPeer {
             ReadCompositeResponse r = send(reg, new ReadCompositeRequest(format, answer, paths), timeout);
             if (r == null) return timedOut(timeout);
             ObjectNode out = response(r);
-            if (r.getContent() != null) {
-                ObjectNode content = out.putObject("content");
-                for (Map.Entry<LwM2mPath, LwM2mNode> e : r.getContent().entrySet()) {
-                    if (e.getValue() != null) content.set(e.getKey().toString(), node(e.getValue()));
-                    else content.putNull(e.getKey().toString());
-                }
-            }
+            if (r.getContent() != null) out.set("content", nodes(r.getContent()));
+            return out;
+        }
+        case "observe-composite": {
+            // as read-composite, then the notifications come as "composite-notification" events
+            List<String> paths = new ArrayList<>();
+            for (JsonNode p : cmd.path("paths")) paths.add(p.asText());
+            ObserveCompositeResponse r = send(reg, new ObserveCompositeRequest(format, format, paths.toArray(new String[0])), timeout);
+            if (r == null) return timedOut(timeout);
+            ObjectNode out = response(r);
+            if (r.getContent() != null) out.set("content", nodes(r.getContent()));
             return out;
         }
         case "write-composite": {
@@ -658,6 +671,16 @@ public class LeshanPeer {
         out.put("code", r.getCode().getName());
         if (r.isFailure()) out.put("error", r.getErrorMessage());
         coapDetails(out, r);
+        return out;
+    }
+
+    static ObjectNode nodes(Map<LwM2mPath, LwM2mNode> content) {
+        // {path: node} of a composite answer; a path the client left out is null
+        ObjectNode out = NODES.objectNode();
+        for (Map.Entry<LwM2mPath, LwM2mNode> e : content.entrySet()) {
+            if (e.getValue() != null) out.set(e.getKey().toString(), node(e.getValue()));
+            else out.putNull(e.getKey().toString());
+        }
         return out;
     }
 
