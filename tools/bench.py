@@ -237,6 +237,7 @@ def main():
     bootstrap_figures()
     access_figures()
     dtls_figures()
+    report_figures()
     firmware_figures()
     vboard_figures()
 
@@ -269,6 +270,41 @@ def bootstrap_figures():
                                                         f["register_sent"]))
     print("%-44s %7s B" % ("state file after it (servers.json)", f["state_file_bytes"]))
     print("%-44s %7s ms (write, sync, read back, rename; VM's memory filesystem)" % ("its save", f["save_ms"]))
+
+
+def report_figures():
+    # Bytes on the wire per report of a temperature sensor (/3303/0: value and units), as an
+    # Observe notification in each format and as a Send, from the client on the in-memory
+    # transport of the portable tests (CoAP header, token and options included; no DTLS).
+    sys.path.insert(0, str(ROOT / "host_tests" / "portable"))
+    from fakes import GET, add_sensor, registered
+
+    print("== bytes on the wire per report of /3303/0 (5700 value, 5701 units; CoAP, no DTLS) ==")
+    for name, cf in (("TLV", 11542), ("SenML JSON", 110), ("SenML CBOR", 112), ("LwM2M JSON", 11543)):
+        client, peer, _reg = registered()
+        sensor = add_sensor(client)
+        peer.request(GET, "/3303/0", 100, accept=cf, observe=0, token=b"\x01\x02\x03\x04")
+        sensor.on_read(5700, lambda: 22.5)
+        note = [d for d, _a in _sent(peer, 1200)]
+        print("%-44s %7d B" % ("notification, " + name, len(note[0])))
+    for name, cf in (("SenML JSON", 110), ("SenML CBOR", 112)):
+        client, peer, _reg = registered()
+        add_sensor(client)
+        client.send(["/3303/0"], cf)
+        print("%-44s %7d B  (a CON POST /dp)" % ("Send, " + name, len(peer.transport.sent[-1][0])))
+    for name, cf in (("text", 0), ("CBOR", 60)):
+        client, peer, _reg = registered()
+        sensor = add_sensor(client)
+        peer.request(GET, "/3303/0/5700", 100, accept=cf, observe=0, token=b"\x01\x02\x03\x04")
+        sensor.on_read(5700, lambda: 22.5)
+        print("%-44s %7d B  (/3303/0/5700 alone)" % ("notification, " + name, len(_sent(peer, 1200)[0][0])))
+
+
+def _sent(peer, now):
+    # The datagrams the client sends at now (a notification once the value changed).
+    peer.transport.sent = []
+    peer.client.poll(now)
+    return list(peer.transport.sent)
 
 
 def firmware_figures():
