@@ -10,9 +10,12 @@ FETCH, IPATCH = 0x05, 0x07
 SENML_JSON, SENML_CBOR, TLV = 110, 112, 11542
 
 
-def _composite(peer, code, payload, cf, now=100, accept=None):
+def _composite(peer, code, payload, cf, now=100, accept=None, observe=None, token=b"\x0c"):
+    # One composite request on "/"; returns the client's answer.
     peer.mid += 1
-    msg = coap.Message(CON, code, peer.mid, b"\x0c", payload)
+    msg = coap.Message(CON, code, peer.mid, token, payload)
+    if observe is not None:
+        msg.add(6, observe)
     msg.add(12, cf)
     if accept is not None:
         msg.add(17, accept)
@@ -70,14 +73,9 @@ def test_a_composite_write_changes_several_instances_or_nothing():
     assert (model.instance(1, 0).get(1), model.instance(1, 0).get(3)) == (700, 60)
 
 
-def _observe_composite(peer, paths, observe, now, token=b"oc"):
-    peer.mid += 1
-    msg = coap.Message(CON, FETCH, peer.mid, token, json.dumps([{"n": p} for p in paths]).encode())
-    msg.add(6, observe)
-    msg.add(12, SENML_JSON)
-    peer.inject(msg)
-    peer.client.poll(now)
-    return [m for m in peer.take() if m.mid == peer.mid][0]
+def _observe_composite(peer, paths, observe, now):
+    return _composite(peer, FETCH, json.dumps([{"n": p} for p in paths]).encode(), SENML_JSON, now,
+                      observe=observe, token=b"oc")
 
 
 def test_an_observe_composite_notifies_the_paths_together_until_cancelled():
