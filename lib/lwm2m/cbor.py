@@ -181,10 +181,9 @@ def _simple(data, pos, info):
         return None, pos
     if info == 31:
         return _STOP, pos
-    sizes = {25: 2, 26: 4, 27: 8}
-    if info not in sizes:
+    if not 25 <= info <= 27:
         _bad("simple value %d" % info)
-    size = sizes[info]
+    size = 1 << (info - 24)
     if pos + size > len(data):
         _bad("truncated float at byte %d" % pos)
     raw = bytes(data[pos:pos + size])

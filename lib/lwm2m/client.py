@@ -297,6 +297,13 @@ class Client:
 
     # -- requests from servers (lwm2m.serve answers them) ---------------------------------
 
+    def registered(self):
+        # Whether any management server is registered now (asked each poll: no allocation).
+        for server in self.servers:
+            if server.registered():
+                return True
+        return False
+
     def server_at(self, addr):
         # The management server at addr, None for anyone else.
         for server in self.servers:

@@ -133,7 +133,7 @@ class Firmware:
         if trial:
             if trial[2] is None:
                 trial[2] = time.ticks_add(now, trial[1])
-            if [s for s in self.client.servers if s.registered()]:
+            if self.client.registered():
                 self.trial = None
                 self.sink.confirm()
                 self.client.model.instance(_DEVICE, 0).set(3, trial[0])

@@ -3,6 +3,8 @@
 # (112) or SenML JSON (110). A server whose Mute Send (/1/x/23) is true gets nothing; a path a
 # server may not read (Access Control) or that does not exist is left out of its report and
 # logged. Loaded on the first Send.
+import time
+
 from micropython import const
 
 from lwm2m import Error, block, coap, dm, formats
@@ -78,10 +80,8 @@ class Every:
         self.due = None  # ticks of the next report; None until a server is registered
 
     def step(self, now):
-        import time
-
         if self.due is None:
-            if not [s for s in self.client.servers if s.registered()]:
+            if not self.client.registered():
                 return 1000  # a registration comes from the poll loop; look again soon
             self.due = now
         wait = time.ticks_diff(self.due, now)

@@ -156,8 +156,9 @@ def _str(obj, key, default):
     return s
 
 
-def _path(name, base):
-    # bn + n as a tuple of ids, checked to lie under base
+def _path(name, base, shortest=3):
+    # bn + n as a tuple of ids, checked to lie under base: a resource or resource instance,
+    # or (shortest 1) any path from an object down
     p = name[1:].split("/")
     if p[-1] == "":
         p.pop()
@@ -167,8 +168,8 @@ def _path(name, base):
             break
         path.append(int(s))
     path = tuple(path)
-    if name[:1] != "/" or len(path) != len(p) or not 2 < len(path) < 5:
-        _bad("a resource path, not '%s'" % name)
+    if name[:1] != "/" or len(path) != len(p) or not shortest <= len(path) < 5:
+        _bad("a %spath, not '%s'" % ("resource " if shortest == 3 else "", name))
     if path[: len(base)] != base:
         _bad("a path under /%s, not '%s'" % (_ids(base), name))
     return path
@@ -288,11 +289,7 @@ def decode_paths(payload, cbor):
         if type(rec) is not dict:
             _bad("an object per record")
         bn = _str(rec, "bn", bn)
-        name = bn + _str(rec, "n", "")
-        ids = name[1:].split("/")
-        if name[:1] != "/" or not 0 < len(ids) < 5 or [i for i in ids if not (0 < len(i) < 6 and text.isdec(i) and int(i) < 65536)]:
-            _bad("a path such as /3/0/1, not '%s'" % name)
-        paths.append(tuple(int(i) for i in ids))
+        paths.append(_path(bn + _str(rec, "n", ""), (), 1))
     return paths
 
 

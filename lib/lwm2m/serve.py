@@ -156,7 +156,7 @@ class Serve:
         observe = request.get(_OBSERVE)
         client = self.client
         if observe == 0:
-            sampled = [p for p in paths if self._sampled(p)] != []
+            sampled = any(self._sampled(p) for p in paths)
             obs = client.observer.add(server.ssid, request.token, (), accept, sampled, client.now, paths)
             if obs is None:
                 client.log("no more observations for %s: a composite observe answered as a read" % server.uri)
