@@ -45,12 +45,13 @@ bundle: $(VENV)/.installed
 # everything it prints is also appended to build/vboard/serial.log. Ctrl-C stops it.
 #   make vboard [VBOARD_WIFI="ssid:password ..."] [VBOARD_ID=hex] [VBOARD_DIR=build/vboard]
 #               [VBOARD_HOST_NETWORK=1]   (its sockets on every host interface, not loopback only)
+#               [VBOARD_FAST_SLEEP=1]     (its light and deep sleeps take no time: its clocks jump ahead)
 VBOARD_DIR ?= build/vboard
 VBOARD_WIFI ?= vboard:micropython
 VBOARD_ID ?= 02005e100001
 vboard: setup
 	$(PY) tools/vboard.py --link $(VBOARD_DIR)/tty --flash $(VBOARD_DIR)/flash --log $(VBOARD_DIR)/serial.log \
-		--id $(VBOARD_ID) $(foreach ap,$(VBOARD_WIFI),--wifi "$(ap)") $(if $(VBOARD_HOST_NETWORK),--host-network)
+		--id $(VBOARD_ID) $(foreach ap,$(VBOARD_WIFI),--wifi "$(ap)") $(if $(VBOARD_HOST_NETWORK),--host-network) $(if $(VBOARD_FAST_SLEEP),--fast-sleep)
 
 # CHIP=rp2 only prints instructions, so it needs no virtual environment.
 flash: $(if $(filter rp2,$(CHIP)),,$(VENV)/.installed)

@@ -67,6 +67,8 @@ _FIELDS = (
     ("state_dir", "/state", lambda v: v is None or _is_text(v), "a folder or null"),
     ("queue_mode", False, lambda v: v is True or v is False, "true or false"),
     ("queue_window_s", 93, lambda v: _is_count(v) and v <= 86400, "a number of seconds from 1 to 86400"),
+    ("sleep", None, lambda v: v in (None, "deep", "light", "none"),
+     "\"deep\", \"light\", \"none\" or null (the board's own: deep on an ESP32, light on a Pico W)"),
 ) + _SECURITY_FIELDS + tuple(("bootstrap_" + f[0],) + f[1:] for f in _SECURITY_FIELDS)
 # One entry of "servers": a management server of its own Short Server ID, with the security
 # fields of the server above.

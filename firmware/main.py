@@ -25,6 +25,7 @@ _RESTART_FIRST_MS = 5000
 _RESTART_MAX_MS = 300000
 _WATCHDOG_MS = 8000  # the longest the RP2040 watchdog allows (8.3 s)
 _FEED_MS = 1000  # with a watchdog, the loop wakes at least this often to feed it
+_DEEP_SLEEP_MIN_MS = 5000  # a shorter wait costs less awake than a boot and a Wi-Fi join
 
 
 def load_objects(model, folder):
@@ -143,14 +144,37 @@ def _persist(model, client, folder, log):
     client.on_bootstrapped = persist.bootstrapped
 
 
-def serve(client, running, watchdog=None):
+def dozer(client, board, mode, max_ms, log=print):
+    # How the client sleeps while queue mode has it asleep, by config.json's "sleep" (else
+    # the board's SLEEP): "deep" saves its state and deep-sleeps, the board booting again
+    # into it (waits under _DEEP_SLEEP_MIN_MS, or a state too large for RTC memory, sleep
+    # lightly instead); "light" light-sleeps; "none" waits in time.sleep_ms(). A light sleep
+    # lasts at most max_ms, so that a watchdog is fed.
+    said = []
+
+    def doze(ms):
+        if mode == "deep" and ms >= _DEEP_SLEEP_MIN_MS:
+            if board.deep_sleep(ms, client.freeze()):
+                return
+            if not said:
+                said.append(True)
+                log("deep sleep: no state to keep, or too large for RTC memory: sleeping lightly")
+        if mode != "none":
+            board.light_sleep(min(ms, max_ms))
+        else:
+            time.sleep_ms(min(ms, max_ms))
+
+    return doze
+
+
+def serve(client, running, watchdog=None, doze=None):
     # The client's loop while running() is true (waking at least every second to feed the
     # watchdog when there is one), then de-registers.
     try:
         if watchdog:
-            client.run(running, watchdog.feed, _FEED_MS)
+            client.run(running, watchdog.feed, _FEED_MS, doze)
         else:
-            client.run(running)
+            client.run(running, doze=doze)
     finally:
         # De-register, waiting for the answer no longer than the watchdog allows.
         client.stop(_WATCHDOG_MS // 2 if watchdog else 10000)
@@ -163,13 +187,19 @@ def supervise(board, config, objects_dir, new_transport, log=print, running=lamb
     watchdog = board.watchdog(_WATCHDOG_MS)
     if config["state_dir"]:
         board.STATE_DIR = config["state_dir"]  # what factory_reset() empties
+    woken = board.woken() if hasattr(board, "woken") else None  # the state a deep sleep kept
+    mode = config["sleep"] or getattr(board, "SLEEP", None) or "none"
     pause = _RESTART_FIRST_MS
     while running():
         try:
             wifi = config["wifi"]
             if wifi["ssid"] and not board.connect(wifi["ssid"], wifi["password"], wifi["timeout_s"], wifi["retries"], log):
                 raise OSError("Wi-Fi %r not reachable" % wifi["ssid"])
-            serve(build(config, board, new_transport(), objects_dir, log), running, watchdog)
+            client = build(config, board, new_transport(), objects_dir, log)
+            client.start(woken)
+            woken = None  # a restart after a failure registers anew
+            doze = dozer(client, board, mode, _FEED_MS if watchdog else 60000, log) if config["queue_mode"] else None
+            serve(client, running, watchdog, doze)
             return
         except Exception as exc:
             log("client stopped by %s: %s; starting again in %d s" % (type(exc).__name__, exc, pause // 1000))

@@ -18,7 +18,7 @@ INTERFACE = (
     "connect", "endpoint_name", "manufacturer", "model", "serial", "firmware_version",
     "software_version", "device_type", "memory_total", "memory_free", "time", "set_time",
     "utc_offset", "set_utc_offset", "rssi", "ip_addresses", "router_addresses", "temperature",
-    "led", "reboot", "factory_reset", "watchdog", "state_dir",
+    "led", "reboot", "factory_reset", "watchdog", "state_dir", "deep_sleep", "light_sleep", "woken",
 )
 ESP32_MAC = b"\xa1\xb2\xc3\xd4\xe5\xf6"
 PICO_FLASH_ID = b"\xe6\x61\x41\x03\xe7\x12\x34\x56"
@@ -47,6 +47,9 @@ class FakeClock:
 
     def time(self):
         return real_time.time() - self.shift  # a float, as on some ports
+
+    def time_ns(self):
+        return self.now_ms * 1000000  # the RTC: sleeps move it
 
     def gmtime(self, secs=None):
         if secs is None:
@@ -145,11 +148,18 @@ class FakeWDT:
 class FakeRTC:
     refuse = False
     set_to = None
+    kept = b""  # its memory (ESP32), kept through a deep sleep
 
     def datetime(self, value=None):
         if FakeRTC.refuse:
             raise OSError(22)
         FakeRTC.set_to = value
+
+    def memory(self, data=None):
+        if data is None:
+            return FakeRTC.kept
+        assert len(data) <= 2048  # MICROPY_HW_RTC_USER_MEM_MAX: more raises on the board
+        FakeRTC.kept = bytes(data)
 
 
 def fake_modules(port):
@@ -176,6 +186,15 @@ def fake_modules(port):
     machine.RTC = FakeRTC
     FakeRTC.refuse = False
     FakeRTC.set_to = None
+    FakeRTC.kept = b""
+    machine.PWRON_RESET, machine.WDT_RESET = 1, 3
+    if port == "esp32":
+        machine.DEEPSLEEP_RESET = 4  # rp2 has no deep sleep, and no such constant
+    machine.cause = 1
+    machine.reset_cause = lambda: machine.cause
+    machine.sleeps = []
+    machine.deepsleep = lambda ms: machine.sleeps.append(("deep", ms))
+    machine.lightsleep = lambda ms: machine.sleeps.append(("light", ms))
 
     network = types.ModuleType("network")
     network.STA_IF = 0
@@ -575,3 +594,63 @@ def test_factory_reset_without_a_state_folder(board, tmp_path):
 
 def test_state_dir_default(board):
     assert board.mod.state_dir() == "/state"
+
+
+# --- sleeping (queue mode) -------------------------------------------------------------------
+
+def test_each_board_says_how_it_sleeps(esp, pico):
+    assert esp.mod.SLEEP == "deep" and pico.mod.SLEEP == "light"
+
+
+def _reboot_from_deep_sleep(esp, monkeypatch, after_ms):
+    # The same board booting again after_ms later: RTC memory and clock kept, RAM not.
+    esp.clock.now_ms += after_ms
+    kept, clock = FakeRTC.kept, esp.clock
+    again = Board("esp32", monkeypatch)
+    again.clock.now_ms = clock.now_ms
+    again.shared._time = again.clock
+    FakeRTC.kept = kept
+    again.machine.cause = 4
+    return again
+
+
+def test_esp32_deep_sleep_keeps_the_state_in_rtc_memory_and_gives_it_back(esp, monkeypatch):
+    esp.clock.now_ms = 5000
+    assert esp.mod.woken() is None  # a power-on
+    assert esp.mod.deep_sleep(30000, b"state") is True
+    assert esp.machine.sleeps == [("deep", 30000)] and FakeRTC.kept.endswith(b"state")
+    again = _reboot_from_deep_sleep(esp, monkeypatch, 30250)
+    assert again.mod.woken() == (b"state", 30250)
+    assert FakeRTC.kept == b""  # emptied: a later reset does not find it
+    assert again.mod.woken() == (b"state", 30250)  # the same answer all through this boot
+    again.wlan(polls=1)
+    assert again.connect() is True and again.ntptime.calls == []  # the RTC ran on: no NTP per wake
+
+
+def test_esp32_deep_sleep_refuses_what_rtc_memory_cannot_hold(esp):
+    assert esp.mod.deep_sleep(30000, b"x" * 2033) is False
+    assert esp.mod.deep_sleep(30000, None) is False
+    assert esp.machine.sleeps == [] and FakeRTC.kept == b""
+    assert esp.mod.deep_sleep(30000, b"x" * 2032) is True  # 16 bytes of header: 2048 in all
+
+
+def test_a_clock_set_during_the_sleep_gives_the_time_asked(esp, monkeypatch):
+    esp.mod.deep_sleep(30000, b"state")
+    again = _reboot_from_deep_sleep(esp, monkeypatch, -3600000)  # a server moved the clock back
+    assert again.mod.woken() == (b"state", 30000)
+
+
+def test_other_resets_and_other_contents_are_no_wake(esp, monkeypatch):
+    esp.mod.deep_sleep(30000, b"state")
+    again = _reboot_from_deep_sleep(esp, monkeypatch, 30000)
+    again.machine.cause = 2  # a hard reset after the sleep
+    assert again.mod.woken() is None
+    FakeRTC.kept = b"something else"
+    again.machine.cause = 4
+    assert again.mod.woken() is None
+
+
+def test_pico_sleeps_lightly_and_never_wakes_from_a_deep_sleep(pico):
+    pico.mod.light_sleep(1000)
+    assert pico.machine.sleeps == [("light", 1000)]
+    assert pico.mod.woken() is None

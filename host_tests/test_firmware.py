@@ -81,6 +81,8 @@ def test_limits_and_the_longest_lifetime_reach_the_client():
     ({"queue_mode": "yes"}, "config.json: queue_mode: expected true or false, got 'yes'"),
     ({"queue_window_s": 0}, "config.json: queue_window_s: expected a number of seconds from 1 to 86400, got 0"),
     ({"send": {"format": "cbor"}}, "config.json: send.format: expected \"senml-cbor\" or \"senml-json\", got 'cbor'"),
+    ({"sleep": "hibernate"}, "config.json: sleep: expected \"deep\", \"light\", \"none\" or null (the board's own:"
+     " deep on an ESP32, light on a Pico W), got 'hibernate'"),
 ])
 def test_errors_name_the_file_the_field_and_what_was_expected(change, message):
     doc = dict(GOOD, **change)
@@ -246,3 +248,109 @@ def test_server_and_access_errors_name_the_entry_and_the_field(change, message):
     with pytest.raises(firmware_config.ConfigError) as err:
         firmware_config.parse(dict(GOOD, **change), "config.json")
     assert str(err.value).startswith(message), str(err.value)
+
+
+# --- sleeping in queue mode (main.dozer) and waking from a deep sleep -------------------------
+
+class SleepyBoard(Board):
+    # The host board with a deep sleep that keeps what it is given (refused when `room` is
+    # smaller), a light sleep that is counted, and what woken() answers.
+    def __init__(self, woken=None, room=2032):
+        super().__init__(0)
+        self.room = room
+        self.kept = None
+        self.sleeps = []
+        self.woke = woken
+
+    def deep_sleep(self, ms, state):
+        if state is None or len(state) > self.room:
+            return False
+        self.kept = state
+        self.sleeps.append(("deep", ms))
+        return True
+
+    def light_sleep(self, ms):
+        self.sleeps.append(("light", ms))
+
+    def woken(self):
+        return self.woke
+
+
+def _queued_client(board):
+    # A client of config.json in queue mode, registered at /rd/q7 on a MemoryTransport.
+    config = firmware_config.parse(dict(GOOD, state_dir=None, queue_mode=True, queue_window_s=2), "config.json")
+    transport = MemoryTransport()
+    client = firmware.build(config, board, transport, str(ROOT / "firmware" / "objects"), lambda line: None)
+    return config, client, transport
+
+
+def _answer(transport, code, location=None):
+    from lwm2m import coap
+
+    ((data, addr),) = transport.sent
+    transport.sent.clear()
+    request = coap.decode(data)
+    answer = coap.Message(2, code, request.mid, request.token)
+    if location:
+        answer.set_path(location, 8)
+    transport.inject(coap.encode(answer), addr)
+    return request
+
+
+def test_a_long_wait_deep_sleeps_with_the_state_and_a_short_one_sleeps_lightly():
+    board = SleepyBoard()
+    _config, client, transport = _queued_client(board)
+    client.start()
+    client.poll()
+    _answer(transport, 0x41, "/rd/q7")
+    client.poll()
+    doze = firmware.dozer(client, board, "deep", 1000, lambda line: None)
+    doze(4999)
+    doze(60000)
+    assert board.sleeps == [("light", 1000), ("deep", 60000)]  # the light one as long as a watchdog allows
+    assert board.kept == client.freeze()
+
+
+def test_a_state_that_does_not_fit_sleeps_lightly_and_says_so_once():
+    board = SleepyBoard(room=10)
+    _config, client, _transport = _queued_client(board)
+    client.start()
+    lines = []
+    doze = firmware.dozer(client, board, "deep", 60000, lines.append)
+    doze(30000)
+    doze(30000)
+    assert board.sleeps == [("light", 30000), ("light", 30000)]
+    assert lines == ["deep sleep: no state to keep, or too large for RTC memory: sleeping lightly"]
+
+
+def test_without_a_board_sleep_the_wait_is_time_sleep_ms(monkeypatch):
+    board = SleepyBoard()
+    _config, client, _transport = _queued_client(board)
+    slept = []
+    monkeypatch.setattr(firmware.time, "sleep_ms", slept.append, raising=False)
+    firmware.dozer(client, board, "none", 1000, print)(30000)
+    assert slept == [1000] and board.sleeps == []
+
+
+def test_the_supervisor_resumes_the_registration_a_deep_sleep_kept():
+    board = SleepyBoard()
+    config, client, transport = _queued_client(board)
+    client.start()
+    client.poll()
+    _answer(transport, 0x41, "/rd/q7")
+    client.poll()
+    state = client.freeze()
+    woken_board = SleepyBoard(woken=(state, 30000))
+    transports = []
+
+    def new_transport():
+        transports.append(MemoryTransport())
+        return transports[-1]
+
+    polls = []
+    firmware.supervise(woken_board, config, str(ROOT / "firmware" / "objects"), new_transport, lambda line: None,
+                       lambda: polls.append(1) or len(polls) < 5, lambda ms: None)
+    from lwm2m import coap
+
+    first = coap.decode(transports[0].sent[0][0])
+    assert first.code == 0x02 and first.path() == "/rd/q7"  # an Update, no Register

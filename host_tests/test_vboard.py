@@ -506,3 +506,46 @@ def test_leshan_updates_the_board_with_an_application_bundle(fw, tmp_path):
         print("bundle %d bytes" % size)
     finally:
         leshan.close()
+
+
+def test_queue_mode_deep_sleep_cycle_with_leshan(fw, tmp_path):
+    # The firmware on MicroPython in queue mode with the board's deep sleep: it registers with
+    # Leshan (which counts it awake for 2 s after its last message), is observed, deep-sleeps
+    # (the board resets, keeping its RTC memory), wakes and goes on from what it kept: the
+    # notification of the same observation, its Update to the same registration, and the
+    # Read that the test held while Leshan saw it SLEEPING, answered once it is AWAKE. Then
+    # it sleeps again. Nothing registers twice.
+    from peers.leshan_server import LeshanError, LeshanServer
+
+    board, _node, ep, _reg, _deployed = fw
+    leshan = LeshanServer(awake_ms=2000)
+    try:
+        config = json.loads(write_config(tmp_path / "config.json", leshan.coap_port).read_text())
+        config.update(state_dir="/state-queue", queue_mode=True, queue_window_s=3, lifetime=40)  # Update after 20 s
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        mark, serial, events = leshan.mark(), board.mark(), board.event_mark()
+        board.make("deploy", "BOARD=vboard", "CONFIG=%s" % (tmp_path / "config.json"))
+        reg = leshan.wait_event("registered", 40, start=mark, endpoint=ep)
+        assert reg["queue"] is True
+        assert leshan.write_attributes(ep, "/3303/0/5700", {"pmax": 12})["code"] == "CHANGED"
+        first = leshan.observe(ep, "/3303/0/5700", "TEXT")
+        assert first["code"] == "CONTENT"
+        board.wait_event(r"^vboard: deep sleep for \d+ ms: radio on for \d+ ms since waking$", 20, events)
+        leshan.wait_event("sleeping", 10, start=mark, endpoint=ep)
+        asleep = leshan.mark()
+        with pytest.raises(LeshanError) as err:
+            leshan.read(ep, "/3/0/0", "TEXT")
+        assert "ClientSleepingException" in err.value.error  # held by the test until AWAKE
+        board.wait_event(r"^vboard: woke from deep sleep$", 20, events)
+        board.wait_serial(r"^woke after \d+ ms: 1 registrations, 1 observations kept$", 20, serial)
+        note = leshan.wait_event("notification", 30, start=asleep, endpoint=ep)
+        assert note["path"] == "/3303/0/5700" and note["code"] == "CONTENT"
+        leshan.wait_event("awake", 40, start=asleep, endpoint=ep)
+        answer = leshan.read(ep, "/3/0/0", "TEXT")
+        assert answer["content"]["value"] == "micropython-lwm2m"
+        names = [m["event"] for m in leshan.messages(mark) if m and m.get("endpoint") == ep]
+        assert names.count("registered") == 1 and "updated" in names, names
+        again = board.event_mark()
+        board.wait_event(r"^vboard: deep sleep for \d+ ms", 30, again)
+    finally:
+        leshan.close()

@@ -6,6 +6,7 @@
 # the heap of the client registered on the virtual board (make vboard).
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,73 @@ def vboard_figures():
     print("%-44s %7d B  (100 iterations of serve()'s loop)" % ("allocated per idle loop iteration", int(f["idle_bytes"]) // 100))
 
 
+# Radio-on time of a sensor that reports one value every 60 s by Send (SenML CBOR, to Leshan),
+# counted by the virtual board: the time its Wi-Fi station is active while the board is not
+# asleep. In queue mode (2 s window) it deep-sleeps between reports; the board runs with
+# --fast-sleep, so a sleep costs no host time and its clocks jump ahead, while what it does
+# awake (the Wi-Fi join, the boot of the client, the Send and its answer, the window) takes
+# its real time. Without queue mode the same client stays awake, counted over RADIO_AWAKE_S.
+RADIO_REPORTS = 10
+RADIO_WINDOW_S = 2
+RADIO_AWAKE_S = 20
+_SLEEP_LINE = re.compile(r"^vboard: deep sleep for (\d+) ms: radio on for (\d+) ms since waking$")
+
+
+def radio_figures():
+    sys.path.insert(0, str(ROOT / "host_tests"))
+    from peers.leshan_server import LeshanServer, available
+    from peers.vboard import VBoard
+
+    print("== radio on per hour, one report every 60 s by Send (virtual board, Leshan) ==")
+    if available():
+        print("not run: " + available())
+        return
+    leshan = LeshanServer(trace=False, awake_ms=RADIO_WINDOW_S * 1000)
+    try:
+        queued = _radio_run(leshan, VBoard, True)
+        awake_on, awake_elapsed = _radio_run(leshan, VBoard, False)
+    finally:
+        leshan.close()
+    first, cycles = queued[0], queued[1:]
+    per_report = sum(cycles) / len(cycles)
+    print("%-44s %7.1f s  (%.2f s awake per report, over %d reports; %d s window)"
+          % ("queue mode, deep sleep between reports", per_report * 60 / 1000, per_report / 1000, len(cycles),
+             RADIO_WINDOW_S))
+    print("%-44s %7.2f s  (Wi-Fi join, boot, Register, Send, window)" % ("  the first wake", first / 1000))
+    print("%-44s %7.1f s  (radio on %d of %d ms counted)" % ("without queue mode", awake_on * 3600 / awake_elapsed,
+                                                           awake_on, awake_elapsed))
+
+
+def _radio_run(leshan, VBoard, queue):
+    # Queue mode: the radio-on ms of each wake, the first one (which registers) first, for
+    # RADIO_REPORTS reports. Else: (radio-on ms, ms since the radio first came on) after
+    # RADIO_AWAKE_S of the same client awake.
+    with tempfile.TemporaryDirectory() as tmp:
+        board = VBoard(Path(tmp) / "board", "02b3e0c0fe%02x" % queue, fast_sleep=True)
+        try:
+            config = json.loads((ROOT / "firmware" / "config.example.json").read_text())
+            config["wifi"].update(ssid="vboard", password="micropython")
+            config.update(server=leshan.coap_uri, endpoint="vboard-radio-%d" % queue, lifetime=3600,
+                          queue_mode=queue, queue_window_s=RADIO_WINDOW_S,
+                          send={"paths": ["/3303/0/5700"], "period_s": 60, "format": "senml-cbor"})
+            (Path(tmp) / "config.json").write_text(json.dumps(config))
+            mark = board.event_mark()
+            board.make("deploy", "BOARD=vboard", "CONFIG=%s" % (Path(tmp) / "config.json"))
+            if not queue:
+                time.sleep(RADIO_AWAKE_S)
+                out = board.mpremote("exec", "import _vboard\nprint('radio', *_vboard.radio_time())").stdout
+                on, elapsed = (int(v) for v in out.split("radio", 1)[1].split()[:2])
+                return on, elapsed
+            awake = []
+            while len(awake) <= RADIO_REPORTS:
+                line = board.wait_event(_SLEEP_LINE.pattern, 60, mark)
+                mark = board.out.lines().index(line, mark) + 1
+                awake.append(int(_SLEEP_LINE.match(line).group(2)))
+            return awake
+        finally:
+            board.close()
+
+
 def main():
     print("%s, Python %s" % (time.strftime("%Y-%m-%d %H:%M"), sys.version.split()[0]))
     mpy_sizes()
@@ -240,6 +308,7 @@ def main():
     report_figures()
     firmware_figures()
     vboard_figures()
+    radio_figures()
 
 
 def access_figures():

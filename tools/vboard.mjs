@@ -3,7 +3,7 @@
 // a USB serial port does; tools/vboard.py puts them behind a pseudo-terminal for mpremote.
 //
 //   node tools/vboard.mjs [--flash DIR] [--id HEX] [--wifi SSID:PASSWORD ...] [--queue N]
-//                         [--heapsize BYTES] [--host-network]
+//                         [--heapsize BYTES] [--host-network] [--fast-sleep]
 //
 // What the board has, beside the VM's own modules:
 //   a filesystem   the VM's in-memory one; it survives soft and hard resets (it is copied into
@@ -14,7 +14,12 @@
 //                  --host-network its sockets use every interface of the host (and names
 //                  other than localhost are looked up), so it can reach other machines
 //   select         poll() over those sockets, sleeping until a datagram, Ctrl-C or the timeout
-//   machine        reset(), soft_reset(), unique_id(), WDT, RTC, Pin (an LED: logged), freq()
+//   machine        reset(), soft_reset(), unique_id(), WDT, RTC, Pin (an LED: logged), freq(),
+//                  reset_cause(); deepsleep(ms): the board is off for ms, then boots with
+//                  DEEPSLEEP_RESET, its RTC memory (RTC().memory(), 2048 bytes as on ESP32)
+//                  kept; lightsleep(ms): it stops for ms and goes on. With --fast-sleep a
+//                  sleep takes no time on the host: the board's clocks (ticks_ms, time)
+//                  jump ahead instead, so that an hour of sleeping runs in seconds
 //   network        WLAN(STA_IF) that joins the access points given with --wifi
 // These are Python modules (tools/vboard_port/) over a JavaScript module `_vboard`, installed
 // at every start like a port's built-in modules; nothing of them is in the filesystem.
@@ -48,7 +53,9 @@
 // is `(0)`), which hangs it; so this harness answers "R\x00" (understood, not supported)
 // itself and mpremote falls back to the plain raw REPL.
 //
-// stderr gets one line per board event ("vboard: ..."): resets, LED changes, the watchdog.
+// stderr gets one line per board event ("vboard: ..."): resets, LED changes, the watchdog,
+// deep sleeps with the time the radio was on since the last wake (the Wi-Fi station active,
+// the board not sleeping), and at exit that time in all.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import { Worker } from "node:worker_threads";
 import fs from "node:fs";
@@ -76,7 +83,8 @@ const STAT_NO_AP_FOUND = 201, STAT_WRONG_PASSWORD = 202; // network.WLAN.status(
 // -- options
 
 function parseArgs(argv) {
-  const opt = { flash: null, id: "02005e100001", wifi: [], queue: 8, heapsize: 128 * 1024, hostNetwork: false };
+  const opt = { flash: null, id: "02005e100001", wifi: [], queue: 8, heapsize: 128 * 1024, hostNetwork: false,
+                fastSleep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i], v = argv[i + 1];
     if (a === "--flash" && v !== undefined) { opt.flash = v; i++; }
@@ -85,9 +93,10 @@ function parseArgs(argv) {
     else if (a === "--queue" && +v > 0) { opt.queue = +v; i++; }
     else if (a === "--heapsize" && +v >= 16384) { opt.heapsize = +v; i++; }
     else if (a === "--host-network") opt.hostNetwork = true;
+    else if (a === "--fast-sleep") opt.fastSleep = true;
     else {
       process.stderr.write("usage: node tools/vboard.mjs [--flash DIR] [--id HEX] [--wifi SSID:PASSWORD ...] " +
-                           "[--queue N] [--heapsize BYTES] [--host-network]\n");
+                           "[--queue N] [--heapsize BYTES] [--host-network] [--fast-sleep]\n");
       process.exit(2);
     }
   }
@@ -298,12 +307,47 @@ function checkWatchdog() {
   }
 }
 
+const RESET_CAUSE = { power: 1, hard: 2, watchdog: 3, deepsleep: 4, soft: 5 }; // machine.*_RESET
+let resetCause = RESET_CAUSE.power;
+
 function requestReset(kind) {
   // The VM is stopped by raising KeyboardInterrupt at every call into the board until
   // control is back here; what it prints meanwhile is not shown (a board is off by then).
+  // kind: "hard", "soft", "watchdog" or "deepsleep".
   resetPending = kind;
+  resetCause = RESET_CAUSE[kind];
   out.suppress++;
   if (busy) vm._module._mp_sched_keyboard_interrupt();
+}
+
+function restartKind() {
+  // How the board boots after the reset asked: a watchdog reset is a hard one.
+  return resetPending === "soft" || resetPending === "deepsleep" ? resetPending : "hard";
+}
+
+// -- sleeping, the RTC memory and the radio's time on
+
+let rtcMemory = new Uint8Array(0); // kept through every reset (lost when the harness exits)
+let skewMs = 0; // --fast-sleep: how far sleeps moved the board's clocks ahead of the host's
+let deepSleepMs = 0; // the deep sleep asked, until the board boots from it
+const radio = { on: false, since: 0, sinceWake: 0, total: 0, first: null, started: Date.now() };
+
+function boardNow() {
+  return now() + skewMs;
+}
+
+function switchRadio(on) {
+  // The Wi-Fi station goes active or not (network.WLAN.active), or the board sleeps.
+  const t = boardNow();
+  if (radio.on && !on) { radio.sinceWake += t - radio.since; radio.total += t - radio.since; }
+  if (on && !radio.on) { radio.since = t; if (radio.first === null) radio.first = t; }
+  radio.on = on;
+}
+
+function sleepFor(ms) {
+  // The board does nothing for ms (< 0: ever): with --fast-sleep its clocks jump ahead.
+  if (opt.fastSleep && ms >= 0) skewMs += ms;
+  else waitUntil(() => false, ms, false);
 }
 
 function hooked() {
@@ -356,7 +400,7 @@ WebAssembly.instantiate = function (binary, imports) {
   if (env && typeof env.mp_js_ticks_ms === "function" && typeof env.mp_js_time_ms === "function") {
     const ticks = env.mp_js_ticks_ms, time = env.mp_js_time_ms;
     env.mp_js_ticks_ms = () => {
-      const t = ticks();
+      const t = ticks() + skewMs;
       if (busy) {
         hooked();
         if (t === ticksSeen) {
@@ -372,7 +416,7 @@ WebAssembly.instantiate = function (binary, imports) {
       }
       return t;
     };
-    env.mp_js_time_ms = () => time() + rtcOffsetMs;
+    env.mp_js_time_ms = () => time() + rtcOffsetMs + skewMs;
   }
   return instantiate.call(this, binary, imports);
 };
@@ -482,6 +526,33 @@ const board = {
   }, 0),
   wdt_feed: guard(() => { if (wdt) wdt.deadline = now() + wdt.timeout; return 0; }, 0),
   reset: guard((soft) => { if (!resetPending) requestReset(soft ? "soft" : "hard"); return 0; }, 0),
+  reset_cause: () => resetCause,
+  rtc_memory: guard((data) => {
+    if (data !== null && data !== undefined) rtcMemory = new Uint8Array(bytesOf(data));
+    return new Uint8Array(rtcMemory);
+  }, new Uint8Array(0)),
+  radio: guard((on) => { switchRadio(!!on); return 0; }, 0),
+  radio_time: guard(() => {
+    // [ms the radio was on, ms since it was first switched on], by the board's clocks
+    const t = boardNow();
+    return [radio.total + (radio.on ? t - radio.since : 0), radio.first === null ? 0 : t - radio.first];
+  }, [0, 0]),
+  light_sleep: guard((ms) => {
+    const was = radio.on;
+    switchRadio(false);
+    sleepFor(ms);
+    switchRadio(was);
+    return 0;
+  }, 0),
+  deep_sleep: guard((ms) => {
+    if (resetPending) return 0;
+    switchRadio(false);
+    log("deep sleep for " + ms + " ms: radio on for " + radio.sinceWake + " ms since waking");
+    radio.sinceWake = 0;
+    deepSleepMs = ms;
+    requestReset("deepsleep");
+    return 0;
+  }, 0),
   dropped: () => dropped,
   port_heap: () => portHeap,
 };
@@ -644,10 +715,17 @@ async function boot(kind) {
     sockets.fill(null);
     byKey.clear();
     resetPending = null;
+    switchRadio(false); // the radio is off until the new VM's network.WLAN goes active
     out.suppress = 0;
     interrupted = false;
     if (kind === "soft") {
       emitText("MPY: soft reboot\r\n");
+    } else if (kind === "deepsleep") {
+      wdt = null; // deep sleep is a reset: the watchdog stops
+      input.clear();
+      rawMode = false;
+      sleepFor(deepSleepMs);
+      log("woke from deep sleep");
     } else {
       // A watchdog is hardware: a soft reset leaves it running, any other reset stops it.
       wdt = null;
@@ -666,7 +744,7 @@ async function boot(kind) {
     const raw = rawMode;
     runFile("boot.py");
     if (!raw) runFile("main.py");
-    if (resetPending) { kind = resetPending === "soft" ? "soft" : "hard"; continue; }
+    if (resetPending) { kind = restartKind(); continue; }
     if (raw) {
       out.suppress++;
       vm.replInit();
@@ -709,8 +787,8 @@ function feed() {
       busy = false;
     }
     flushOut();
-    if (resetPending) return resetPending === "soft" ? "soft" : "hard";
-    if (ret & FORCED_EXIT) return "soft";
+    if (resetPending) return restartKind();
+    if (ret & FORCED_EXIT) { resetCause = RESET_CAUSE.soft; return "soft"; }
   }
   return null;
 }
@@ -722,6 +800,8 @@ function shutdown(code) {
   try {
     flushOut();
   } catch (err) { /* stdout gone */ }
+  switchRadio(false);
+  log("off after " + (boardNow() - radio.started) + " ms: radio on for " + radio.total + " ms");
   if (opt.flash && vm) {
     try { saveFlash(opt.flash, snapshot(vm.FS)); } catch (err) { log("cannot save the flash: " + err); }
   }
@@ -733,7 +813,7 @@ async function main() {
   for (;;) {
     drain();
     checkWatchdog();
-    if (resetPending) { await boot(resetPending === "soft" ? "soft" : "hard"); continue; }
+    if (resetPending) { await boot(restartKind()); continue; }
     const restart = feed();
     if (restart) { await boot(restart); continue; }
     if (eof) shutdown(0);

@@ -3,7 +3,7 @@
 # board on USB.
 #
 #   python3 tools/vboard.py [--link PATH] [--log FILE] [--flash DIR] [--id HEX]
-#                           [--wifi SSID:PASSWORD ...] [--queue N] [--host-network]
+#                           [--wifi SSID:PASSWORD ...] [--queue N] [--host-network] [--fast-sleep]
 #
 # Prints "vboard: serial port /dev/pts/N" and the VM's process id first (and makes PATH a
 # symlink to the terminal with --link), then the board's events ("vboard: ..." on stderr). The board runs until this process gets SIGINT/SIGTERM or its
@@ -59,6 +59,8 @@ def main(argv=None):
     parser.add_argument("--queue", type=int, help="datagrams a socket holds before it drops (default 8)")
     parser.add_argument("--host-network", action="store_true",
                         help="let the board's sockets use every interface of the host (default: loopback only)")
+    parser.add_argument("--fast-sleep", action="store_true",
+                        help="light and deep sleeps take no time: the board's clocks jump ahead instead")
     args = parser.parse_args(argv)
 
     node_args = []
@@ -72,6 +74,8 @@ def main(argv=None):
         node_args += ["--queue", str(args.queue)]
     if args.host_network:
         node_args.append("--host-network")
+    if args.fast_sleep:
+        node_args.append("--fast-sleep")
 
     controller, device, path = open_pty()
     link = Path(args.link) if args.link else None

@@ -21,6 +21,11 @@ import machine
 import network
 
 _POLL_MS = const(100)
+# RTC memory, which a deep sleep keeps: ESP32's 2048 bytes (MICROPY_HW_RTC_USER_MEM_MAX),
+# holding a magic, the time of sleeping and the ms asked, then the client's state.
+_RTC_BYTES = const(2048)
+_SLEEP_MAGIC = b"LwS1"
+_SLEEP_HEAD = const(16)
 
 # time.time() counts from 2000 on ports built with that epoch (ESP32 is one of them; rp2
 # uses 1970 today).
@@ -33,6 +38,7 @@ _utc_offset = "+00:00"
 _sta = None
 _led = None
 _led_on = False
+_woken = None  # (state, slept_ms) when this boot ended a deep sleep, until taken
 
 
 def use(board_globals, give_up=(), bundle=None):
@@ -87,7 +93,8 @@ def connect(ssid, password, timeout_s, retries, log):
             status = wlan.status()
         if wlan.isconnected():
             log("wifi: connected, address %s" % _addresses(wlan)[0])
-            _sync_time(log)
+            if woken() is None:  # a deep sleep keeps the RTC running: no NTP per wake
+                _sync_time(log)
             return True
         log("wifi: attempt %d of %d failed after %d ms: %s"
             % (attempt, retries, _time.ticks_diff(_time.ticks_ms(), start), _status_name(status)))
@@ -259,3 +266,41 @@ def firmware_sink(state_dir):
     from bundle_sink import BundleSink
 
     return BundleSink("/update", _bundle)
+
+
+def _clock_ms():
+    # The RTC in ms: it goes on through a deep sleep, as ticks_ms() does not.
+    return _time.time_ns() // 1000000
+
+
+def deep_sleep(ms, state):
+    # Sleeps ms with everything off but the RTC; the board then boots again and woken()
+    # gives state back. Returns False, not sleeping, when state is None or does not fit in
+    # RTC memory. On a board it does not return.
+    if state is None or _SLEEP_HEAD + len(state) > _RTC_BYTES:
+        return False
+    head = _SLEEP_MAGIC + _clock_ms().to_bytes(8, "big") + ms.to_bytes(4, "big")
+    machine.RTC().memory(head + state)
+    machine.deepsleep(ms)
+    return True
+
+
+def light_sleep(ms):
+    # Sleeps ms with RAM, the clocks and the Wi-Fi association kept; then goes on.
+    machine.lightsleep(ms)
+
+
+def woken():
+    # (state, slept_ms) when this boot ended a deep sleep that deep_sleep() began, else None.
+    # The RTC memory is emptied: a later reset of another kind does not find it. The time
+    # slept is the RTC's; the time asked when the RTC was set meanwhile.
+    global _woken
+    if _woken is None and machine.reset_cause() == getattr(machine, "DEEPSLEEP_RESET", None):
+        rtc = machine.RTC()
+        data = rtc.memory()
+        rtc.memory(b"")
+        if data[:4] == _SLEEP_MAGIC and len(data) > _SLEEP_HEAD:
+            asked = int.from_bytes(data[12:16], "big")
+            slept = _clock_ms() - int.from_bytes(data[4:12], "big")
+            _woken = (bytes(data[_SLEEP_HEAD:]), slept if 0 <= slept < 2 * asked + 60000 else asked)
+    return _woken

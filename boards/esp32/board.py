@@ -15,6 +15,9 @@ LED_ACTIVE_LOW = False  # True when the LED lights with the pin low
 NTP_HOST = "pool.ntp.org"
 # Where lwm2m/store.py keeps what servers wrote; factory_reset() empties it.
 STATE_DIR = "/state"
+# How it sleeps in queue mode (config.json's sleep overrides it): deep, a reboot that
+# keeps the client's state in RTC memory (wifi_board.deep_sleep).
+SLEEP = "deep"
 
 # Statuses that end a connection attempt before its timeout: none on ESP32. Its driver keeps
 # retrying by itself within an attempt, and status() keeps reporting the previous attempt's

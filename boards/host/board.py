@@ -10,6 +10,9 @@
 #   reboot(); factory_reset(); watchdog(timeout_ms) -> an object with feed(), or None
 #   firmware_sink(state_dir) -> the Firmware Update sink (lwm2m/firmware.py), where a board
 #                               can be updated over the air
+#   SLEEP ("deep", "light" or None); deep_sleep(ms, state) -> False when it cannot keep
+#   state; light_sleep(ms); woken() -> (state, slept_ms) after a deep sleep, else None:
+#   how a queue-mode client sleeps (firmware/main.py's dozer)
 import math
 import socket
 import sys
@@ -127,6 +130,18 @@ def reboot():
 
 def factory_reset():
     reboot()
+
+
+def deep_sleep(ms, state):
+    return False  # a host does not deep-sleep: firmware/main.py sleeps lightly instead
+
+
+def light_sleep(ms):
+    _time_module.sleep(ms / 1000)
+
+
+def woken():
+    return None
 
 
 STATE_DIR = ".lwm2m-state"  # set from the configuration's state_dir

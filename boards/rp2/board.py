@@ -18,6 +18,9 @@ COUNTRY = None
 NTP_HOST = "pool.ntp.org"
 # Where lwm2m/store.py keeps what servers wrote; factory_reset() empties it.
 STATE_DIR = "/state"
+# How it sleeps in queue mode (config.json's sleep overrides it): light
+# (machine.lightsleep): the RP2040 has no RTC memory for a deep sleep to keep.
+SLEEP = "light"
 
 _WDT_MAX_MS = const(8388)  # RP2040: 24-bit watchdog counter at 2 ticks per microsecond
 _adc = None

@@ -19,6 +19,9 @@ LED_ACTIVE_LOW = False
 NTP_HOST = None
 # Where lwm2m/store.py keeps what servers wrote; factory_reset() empties it.
 STATE_DIR = "/state"
+# How it sleeps in queue mode (config.json's sleep overrides it): deep, as an ESP32; the
+# virtual board's deep sleep is a reset that keeps its RTC memory.
+SLEEP = "deep"
 
 # network.WLAN reports these as ESP32 does when the access point is unknown or the password
 # wrong, and then stops trying, so an attempt ends early.

@@ -81,23 +81,30 @@ class FakeBoard:
         self.resets += 1
 
 
-def make_client(version="1.1", lifetime=300, pmin=0, pmax=0, limits=None):
+def make_client(version="1.1", lifetime=300, pmin=0, pmax=0, limits=None, woken=None, now=0, queue_window_ms=None,
+                prepare=None):
     # A started client with Security, Server, Device, Connectivity Monitoring, and the
-    # Temperature and Light Control objects defined (no instances of those two yet).
+    # Temperature and Light Control objects defined (no instances of those two yet);
+    # woken: (state, slept_ms) for start(), a boot after a deep sleep at virtual time now;
+    # prepare(client) adds to the model before the start, as the firmware's build() does.
     model = Model()
     folder = objects_dir()
     for oid in (0, 1, 3, 4, 3303, 3311):
         model.define(load_definition("%s/%d.json" % (folder, oid)))
     transport = MemoryTransport()
     lines = []
-    client = Client(model, "test-ep", transport, version, lines.append, lambda: 0.0, limits=limits)
+    client = Client(model, "test-ep", transport, version, lines.append, lambda: 0.0, limits=limits,
+                    queue_window_ms=queue_window_ms)
+    client.now = now
     client.lines = lines
     client.board = FakeBoard()
     core.add_security(model, "coap://127.0.0.1:5683", 1)
     core.add_server(model, 1, lifetime, pmin, pmax)
     core.add_device(model, client.board, client.defer)
     core.add_connectivity(model, client.board)
-    client.start()
+    if prepare:
+        prepare(client)
+    client.start(woken)
     return client, Peer(client, transport)
 
 

@@ -2,6 +2,7 @@
 # MicroPython VM too (which has no socket module): receiving a datagram on a connected socket
 # allocates nothing, proved under heap_lock. host_tests/test_transport_udp.py has the same
 # transport on real sockets.
+import errno
 import sys
 
 import micropython
@@ -20,6 +21,14 @@ class FakeSocket:
     def setblocking(self, flag):
         assert flag is False
 
+    def bind(self, addr):
+        # Local ports are taken until closed; TAKEN holds ports some other program has.
+        if addr[1] in BOUND or addr[1] in TAKEN:
+            raise OSError(errno.EADDRINUSE, "address in use")
+        assert addr[0] == "0.0.0.0" and self.peer is None  # bound before it is connected
+        self.local = addr[1]
+        BOUND.add(addr[1])
+
     def connect(self, addr):
         self.peer = addr
 
@@ -37,7 +46,11 @@ class FakeSocket:
         return n
 
     def close(self):
-        pass
+        BOUND.discard(getattr(self, "local", None))
+
+
+BOUND = set()
+TAKEN = set()
 
 
 class FakeSocketModule:
@@ -130,3 +143,41 @@ def _one_socket_each(transport):
     buf = bytearray(8)
     assert transport.recv_into(buf) == 3 and transport.source == two
     assert not transport.handshaking()
+
+
+def test_each_socket_is_bound_to_a_port_it_picked_and_can_have_it_again():
+    _with_transport(_ports)
+
+
+def _ports(transport):
+    addr = transport.resolve(*SERVER)
+    old = transport.socket(addr)
+    port = transport.local_port(addr)
+    assert old.local == port and 49152 <= port <= 65535
+    transport.close()
+    old.close()  # the board rebooted: the port is free again
+    TAKEN.add(port + 1)
+    assert transport.rebind(addr, port)
+    assert transport.socket(addr).local == port and transport.local_port(addr) == port
+    assert transport.socket(addr).peer == SERVER
+    assert not transport.rebind(addr, port + 1)  # taken by someone else: the socket stays as it was
+    assert transport.local_port(addr) == port
+    TAKEN.clear()
+
+
+def test_a_taken_port_is_passed_over_when_picking():
+    _with_transport(_taken)
+
+
+def _taken(transport):
+    import random
+
+    random.seed(7)
+    first = 49152 + random.getrandbits(14)
+    random.seed(7)
+    TAKEN.add(first)
+    try:
+        addr = transport.resolve("192.0.2.20", 5683)
+        assert transport.local_port(addr) not in (None, first)
+    finally:
+        TAKEN.clear()

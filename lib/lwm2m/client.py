@@ -71,6 +71,9 @@ class Client:
         self.tasks = []  # objects whose step(now) runs each poll, returning the ms until due
         self.now = time.ticks_ms()
         self.queue_window_ms = queue_window_ms
+        if queue_window_ms is not None:
+            self.observer.sample_ms = 0  # hooked values are read at epmax or pmax: no wake per second
+        self.started = False
         self.asleep = False  # queue mode: not listening until something is due
         self._awake_until = None  # ticks the queue window ends at
         self._traffic = -1  # exchange.traffic when last looked at
@@ -79,9 +82,17 @@ class Client:
 
     # -- the loop -----------------------------------------------------------------------
 
-    def start(self):
+    def start(self, woken=None):
         # Finds the management servers in /0 and /1; with none, bootstraps when it can.
+        # woken: (state, slept_ms) after a deep sleep, state being what freeze() gave: the
+        # registrations and observations go on from it when it fits the configuration.
+        self.started = True
         self._configure()
+        if woken is not None:
+            from lwm2m import hibernate
+
+            if hibernate.restore(self, woken[0], woken[1]):
+                return
         if not self.servers and self._bootstrap_account():
             self.request_bootstrap("no management server account")
 
@@ -221,6 +232,13 @@ class Client:
         self.log("queue mode: asleep for %d ms" % wait)
         return wait
 
+    def freeze(self):
+        # What start() needs to go on after a deep sleep (lwm2m.hibernate), as bytes; None
+        # while a bootstrap runs. Asked when asleep, for RTC memory.
+        from lwm2m import hibernate
+
+        return hibernate.save(self)
+
     def defer(self, action):
         # Runs action() at the end of this poll, after the answer that asked for it was sent.
         self.deferred.append(action)
@@ -239,15 +257,20 @@ class Client:
         # gave with the first block, else None. func raises lwm2m.Error to refuse.
         self.streams[path] = func
 
-    def run(self, running=lambda: True, tick=None, max_sleep_ms=_SLEEP_MAX_MS):
+    def run(self, running=lambda: True, tick=None, max_sleep_ms=_SLEEP_MAX_MS, doze=None):
         # Polls while running() is true, sleeping on the socket until the next deadline, at
-        # most max_sleep_ms; tick() runs every round (a watchdog's feed).
-        self.start()
+        # most max_sleep_ms; tick() runs every round (a watchdog's feed). Asleep in queue
+        # mode, doze(ms) sleeps instead, as long as it likes up to ms (a board's light or
+        # deep sleep); without it, time.sleep_ms().
+        if not self.started:
+            self.start()
         while running():
             wait = self.poll()
             if tick:
                 tick()
-            if self.asleep:  # queue mode: a datagram now does not wake it
+            if self.asleep and doze:
+                doze(wait)
+            elif self.asleep:  # queue mode: a datagram now does not wake it
                 time.sleep_ms(min(wait, max_sleep_ms))
             else:
                 self.transport.wait(min(wait, max_sleep_ms))

@@ -8,7 +8,8 @@
 # (or one below pmin) a notification goes out after con_interval (a day by default), or
 # after pmin when that is longer; a notification after con_interval or more since the last CON
 # one is CON (RFC 7641 4.5). Evaluation (TS Core 1.1 5.1.2): a value behind a read hook is
-# read every second to see whether it changed, never more often than epmin; any value is
+# read every second (Observer.sample_ms; in queue mode never) to see whether it changed,
+# never more often than epmin; any value is
 # read at least every epmax, also one changed without the model hearing of it; a change the
 # model reports waits for epmin since the last evaluation. Attribute values are parsed strictly, the same
 # on every interpreter: pmin, pmax, epmin, epmax are ASCII digits; gt, lt, st an optional
@@ -100,6 +101,7 @@ class Observation:
         # pmin and pmax as steps and ms (see _STEP_MS), so that poll() needs small ints only
         self.pmin_steps = self.pmin_ms = self.pmax_steps = self.pmax_ms = 0
         self.gt = self.lt = self.st = None
+        self.held = False  # not notified until release(): its server is to hear an Update first
 
     def left(self, steps, ms, since):
         # The ms until `steps` steps and `ms` ms have passed since the last notification (0 or
@@ -136,6 +138,9 @@ class Observer:
         self.observations = []
         self.attributes = {}
         self.seq = 0  # Observe numbers, increasing across all observations
+        # How often a value behind a read hook is read to see whether it changed; 0 for only
+        # at epmax or pmax (queue mode: sampling every second would keep the board awake).
+        self.sample_ms = _SAMPLE_MS
 
     def attributes_of(self, server, path):
         # The attributes set on exactly this path, as link attributes for Discover.
@@ -180,7 +185,7 @@ class Observer:
         obs.st = merged.get("st")
         epmin = (merged.get("epmin") or 0) * 1000
         epmax = (merged.get("epmax") or 0) * 1000
-        every = max(_SAMPLE_MS, epmin) if obs.sampled else 0
+        every = max(self.sample_ms, epmin) if obs.sampled and self.sample_ms else 0
         if epmax:
             every = min(every, epmax) if every else epmax
         obs.epmin_ms = min(epmin, _STEP_MS)
@@ -219,6 +224,12 @@ class Observer:
         self.observations = kept
         return dropped
 
+    def release(self, server):
+        # The server's held observations are notified again (its Update was answered).
+        for obs in self.observations:
+            if obs.server == server:
+                obs.held = False
+
     def changed(self, oid, iid, rid):
         for obs in self.observations:
             if obs.matches(oid, iid, rid):
@@ -243,6 +254,8 @@ class Observer:
         # it only does small-int arithmetic, so an idle loop allocates nothing.
         wait = self.con_interval
         for obs in self.observations:
+            if obs.held:
+                continue
             since = time.ticks_diff(now, obs.sent_at)
             if since >= _STEP_MS:  # a long silence goes on in the next step
                 obs.sent_at = time.ticks_add(obs.sent_at, _STEP_MS)

@@ -272,6 +272,7 @@ class Server:
         if response is not None and response.code == _CHANGED:
             self.sent_lifetime, self.sent_binding = sent[0], sent[1]
             self._schedule_update()
+            self.client.observer.release(self.ssid)  # held after a deep sleep until now
         elif response is not None and response.code == _NOT_FOUND:
             self.client.log("%s forgot our registration: registering again" % self.uri)
             self.state = _IDLE

@@ -90,3 +90,10 @@ class Every:
         self.client.send(self.paths, self.cf)
         self.due = time.ticks_add(now, self.period_ms)
         return self.period_ms
+
+    def freeze(self, now):
+        # For lwm2m.hibernate: the ms to the next report, None before the first.
+        return None if self.due is None else time.ticks_diff(self.due, now)
+
+    def thaw(self, left_ms, now, slept_ms):
+        self.due = time.ticks_add(now, max(0, left_ms - slept_ms))

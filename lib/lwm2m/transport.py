@@ -9,6 +9,9 @@
 #   handshaking()          True while a DTLS handshake runs: recv_into() must then be called
 #                          often (every 100 ms), since DTLS timers do not wake wait()
 #   close()
+#   local_port(addr)       -> the local port of the socket to addr, None when not known
+#   rebind(addr, port)     the socket to addr anew on that local port (after a deep sleep);
+#                          -> False when it cannot be had
 # UdpTransport also has secure(addr, context) and cipher(addr), for DTLS peers.
 # Addresses are whatever resolve() gives (a tuple on most ports, opaque bytes on some): pass
 # them through, compare them with ==.
@@ -16,9 +19,13 @@
 # there is no socket module (the MicroPython VM of the tests).
 import errno
 
+from micropython import const
+
 # Errors of a non-blocking receive that only mean "nothing there" (by name: numbers differ
 # between ports; some ports report a timeout where others say EAGAIN).
 _NOTHING_ERRORS = (errno.EAGAIN, errno.ETIMEDOUT)
+_DYNAMIC_PORTS = const(49152)  # local ports are picked from 49152-65535 (RFC 6335)
+_PICKS = const(8)  # ports tried before giving up
 
 
 def resolve(host, port, family=None):
@@ -39,9 +46,10 @@ def _why(exc):
 
 class _Peer:
     # One peer's connected socket, and its DTLS session when it has one.
-    def __init__(self, sock, addr):
+    def __init__(self, sock, addr, port):
         self.sock = sock
         self.addr = addr
+        self.port = port  # the local port it is bound to
         self.fd = sock.fileno() if hasattr(sock, "fileno") else None  # what CPython's poll() reports
         self.link = sock  # what datagrams go through: the socket, or its DTLS session
         self.into = getattr(sock, "recv_into", None) or sock.readinto
@@ -55,7 +63,10 @@ class UdpTransport:
     # One non-blocking UDP socket per peer, connected to it by resolve(): the network stack
     # drops datagrams from anyone else, and a datagram goes straight into the caller's buffer
     # (recv_into on CPython, readinto on MicroPython, which has no recvfrom_into), so
-    # receiving allocates nothing. One poller waits on all the sockets at once.
+    # receiving allocates nothing. One poller waits on all the sockets at once. Each socket is
+    # bound to a local port picked here, since MicroPython's sockets cannot tell theirs (no
+    # getsockname()): a client that deep-sleeps keeps it and binds it again on waking, and
+    # the server, which knows a client by address and port, still recognises it.
     #
     # secure(addr, context) puts a peer behind DTLS, with a new session each time it is
     # called (a new socket too: a DTLS socket that saw an ICMP error stays failed). The
@@ -79,19 +90,52 @@ class UdpTransport:
     def resolve(self, host, port):
         addr = resolve(host, port, self._family)
         if self._peer(addr) is None:
-            self._peers.append(_Peer(self._connect(addr), addr))
+            sock, port = self._connect(addr)
+            self._peers.append(_Peer(sock, addr, port))
         return addr
 
-    def _connect(self, addr):
+    def _connect(self, addr, port=None):
+        # A new socket connected to addr from the local port (None: one picked); -> (socket, port)
         sock = self._socket.socket(self._family, self._socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
+            port = self._bind(sock, port)
             sock.connect(addr)
             self._poller.register(sock, self._pollin)
         except Exception:
             sock.close()
             raise
-        return sock
+        return sock, port
+
+    def _bind(self, sock, port):
+        # Binds sock to port, or to a free one picked at random; -> the port.
+        from random import getrandbits
+
+        host = "0.0.0.0" if self._family == self._socket.AF_INET else "::"
+        tries = 1 if port else _PICKS
+        while True:
+            pick = port or _DYNAMIC_PORTS + getrandbits(14)
+            try:
+                sock.bind((host, pick))
+                return pick
+            except OSError as exc:
+                tries -= 1
+                if exc.errno != errno.EADDRINUSE or not tries:
+                    raise
+
+    def local_port(self, addr):
+        return self._peer(addr).port
+
+    def rebind(self, addr, port):
+        peer = self._peer(addr)
+        try:
+            sock, port = self._connect(addr, port)
+        except OSError:
+            return False
+        self._poller.unregister(peer.sock)
+        peer.sock.close()
+        peer.__init__(sock, addr, port)
+        return True
 
     def _peer(self, addr):
         for peer in self._peers:
@@ -103,8 +147,8 @@ class UdpTransport:
         peer = self._peer(addr)
         self._poller.unregister(peer.sock)
         peer.sock.close()
-        sock = self._connect(addr)
-        peer.__init__(sock, addr)
+        sock, port = self._connect(addr, peer.port)  # the same port: the server knows it
+        peer.__init__(sock, addr, port)
         peer.context = context
         peer.link = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False)
         peer.into = peer.link.readinto
@@ -223,6 +267,12 @@ class MemoryTransport:
 
     def close(self):
         pass
+
+    def local_port(self, addr):
+        return None
+
+    def rebind(self, addr, port):
+        return False
 
     def resolve(self, host, port):
         # No name service in memory: the address is the (host, port) pair itself.

@@ -1,6 +1,8 @@
 # The virtual board's `machine` module (tools/vboard.mjs installs it as a built-in): what the
 # board modules use of machine on ESP32 and RP2. reset() restarts the VM on the same
-# filesystem, as a hard reset keeps the flash; the watchdog resets it when not fed in time.
+# filesystem, as a hard reset keeps the flash; the watchdog resets it when not fed in time;
+# deepsleep(ms) is a reset after ms that keeps the RTC memory, reset_cause() then saying
+# DEEPSLEEP_RESET; lightsleep(ms) stops the board for ms and goes on.
 import time
 
 import _vboard
@@ -12,6 +14,10 @@ DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
 _freq = 160000000
+
+
+def reset_cause():
+    return _vboard.reset_cause()
 
 
 def reset():
@@ -42,7 +48,12 @@ def idle():
 
 
 def lightsleep(ms=None):
-    _vboard.poll(0, -1 if ms is None else int(ms))
+    _vboard.light_sleep(-1 if ms is None else int(ms))
+
+
+def deepsleep(ms=None):
+    _vboard.deep_sleep(-1 if ms is None else int(ms))
+    raise SystemExit  # as reset(): the board is off from here
 
 
 def disable_irq():
@@ -75,6 +86,14 @@ class RTC:
             return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
         seconds = time.mktime((value[0], value[1], value[2], value[4], value[5], value[6], 0, 0))
         _vboard.set_time(seconds)
+
+    def memory(self, data=None):
+        # What a deep sleep keeps: at most 2048 bytes, as on ESP32.
+        if data is None:
+            return bytes(_vboard.rtc_memory(None))
+        if len(data) > 2048:
+            raise ValueError("buffer too long")
+        _vboard.rtc_memory(bytes(data))
 
     def init(self, value):
         self.datetime(value)

@@ -50,6 +50,7 @@ class _WLAN:
         if state is None:
             return self._active
         self._active = bool(state)
+        _vboard.radio(1 if self._active else 0)  # the board counts the time the radio is on
         if not self._active:
             self.disconnect()
 
