@@ -276,11 +276,17 @@ class SleepyBoard(Board):
         return self.woke
 
 
-def _queued_client(board):
-    # A client of config.json in queue mode, registered at /rd/q7 on a MemoryTransport.
+def _queued_client(board, register=False):
+    # A started client of config.json in queue mode on a MemoryTransport; registered at
+    # /rd/q7 when asked.
     config = firmware_config.parse(dict(GOOD, state_dir=None, queue_mode=True, queue_window_s=2), "config.json")
     transport = MemoryTransport()
     client = firmware.build(config, board, transport, str(ROOT / "firmware" / "objects"), lambda line: None)
+    client.start()
+    if register:
+        client.poll()
+        _answer(transport, 0x41, "/rd/q7")
+        client.poll()
     return config, client, transport
 
 
@@ -299,11 +305,7 @@ def _answer(transport, code, location=None):
 
 def test_a_long_wait_deep_sleeps_with_the_state_and_a_short_one_sleeps_lightly():
     board = SleepyBoard()
-    _config, client, transport = _queued_client(board)
-    client.start()
-    client.poll()
-    _answer(transport, 0x41, "/rd/q7")
-    client.poll()
+    _config, client, _transport = _queued_client(board, register=True)
     doze = firmware.dozer(client, board, "deep", 1000, lambda line: None)
     doze(4999)
     doze(60000)
@@ -314,7 +316,6 @@ def test_a_long_wait_deep_sleeps_with_the_state_and_a_short_one_sleeps_lightly()
 def test_a_state_that_does_not_fit_sleeps_lightly_and_says_so_once():
     board = SleepyBoard(room=10)
     _config, client, _transport = _queued_client(board)
-    client.start()
     lines = []
     doze = firmware.dozer(client, board, "deep", 60000, lines.append)
     doze(30000)
@@ -333,12 +334,7 @@ def test_without_a_board_sleep_the_wait_is_time_sleep_ms(monkeypatch):
 
 
 def test_the_supervisor_resumes_the_registration_a_deep_sleep_kept():
-    board = SleepyBoard()
-    config, client, transport = _queued_client(board)
-    client.start()
-    client.poll()
-    _answer(transport, 0x41, "/rd/q7")
-    client.poll()
+    config, client, _transport = _queued_client(SleepyBoard(), register=True)
     state = client.freeze()
     woken_board = SleepyBoard(woken=(state, 30000))
     transports = []
