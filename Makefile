@@ -24,12 +24,12 @@ run: $(VENV)/.installed
 # On a board (see README): PORT is its serial port (.venv/bin/mpremote connect list).
 #   make flash PORT=... FIRMWARE=file.bin [CHIP=esp32|esp32s2|esp32s3|esp32c3|esp32c6|...] [BAUD=460800]
 #   make flash CHIP=rp2                      prints how to copy the .uf2 onto a Pico
-#   make deploy PORT=... [BOARD=esp32|rp2|vboard] [CONFIG=file.json] [FORCE=1] [NO_RESET=1]
+#   make deploy PORT=... [BOARD=esp32|rp2|vboard] [CONFIG=file.json] [FORCE=1] [NO_RESET=1] [ROMFS=1]
 #   make objects PORT=... DDF=file.xml       compiles one object definition and copies it
 BOARD ?= esp32
 BAUD ?= 460800
 deploy: $(VENV)/.installed
-	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(CONFIG),--config "$(CONFIG)") $(if $(FORCE),--force) $(if $(NO_RESET),--no-reset)
+	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(CONFIG),--config "$(CONFIG)") $(if $(FORCE),--force) $(if $(NO_RESET),--no-reset) $(if $(ROMFS),--romfs)
 
 objects: $(VENV)/.installed
 	$(PY) tools/deploy.py --port "$(PORT)" --objects $(DDF) $(if $(NO_RESET),--no-reset)
@@ -46,12 +46,13 @@ bundle: $(VENV)/.installed
 #   make vboard [VBOARD_WIFI="ssid:password ..."] [VBOARD_ID=hex] [VBOARD_DIR=build/vboard]
 #               [VBOARD_HOST_NETWORK=1]   (its sockets on every host interface, not loopback only)
 #               [VBOARD_FAST_SLEEP=1]     (its light and deep sleeps take no time: its clocks jump ahead)
+#               [VBOARD_ROMFS=bytes]      (a ROMFS partition of that size, for make deploy ROMFS=1)
 VBOARD_DIR ?= build/vboard
 VBOARD_WIFI ?= vboard:micropython
 VBOARD_ID ?= 02005e100001
 vboard: setup
 	$(PY) tools/vboard.py --link $(VBOARD_DIR)/tty --flash $(VBOARD_DIR)/flash --log $(VBOARD_DIR)/serial.log \
-		--id $(VBOARD_ID) $(foreach ap,$(VBOARD_WIFI),--wifi "$(ap)") $(if $(VBOARD_HOST_NETWORK),--host-network) $(if $(VBOARD_FAST_SLEEP),--fast-sleep)
+		--id $(VBOARD_ID) $(foreach ap,$(VBOARD_WIFI),--wifi "$(ap)") $(if $(VBOARD_HOST_NETWORK),--host-network) $(if $(VBOARD_FAST_SLEEP),--fast-sleep) $(if $(VBOARD_ROMFS),--romfs-bytes $(VBOARD_ROMFS))
 
 # CHIP=rp2 only prints instructions, so it needs no virtual environment.
 flash: $(if $(filter rp2,$(CHIP)),,$(VENV)/.installed)

@@ -694,3 +694,41 @@ def test_ddf2json_refuses_a_file_that_is_not_a_ddf(tmp_path, capsys):
     assert "x.xml: expected <LWM2M> holding one <Object>" in capsys.readouterr().err
     assert ddf2json.main([str(tmp_path / "none.xml"), "-o", str(tmp_path / "out")]) == 1
     assert "none.xml: cannot read: No such file or directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------
+# make deploy ROMFS=1 (the whole deploy runs against the virtual board in test_vboard.py)
+
+def test_romfs_deploy_puts_every_compiled_module_in_one_image(project, tmp_path):
+    from mpremote.romfs import VfsRomWriter
+
+    out = tmp_path / "build" / "deploy"
+    entries = deploy.stage("esp32", project, out)
+    image, rest, shadows = deploy.split_romfs(entries, out)
+    data = image.read_bytes()
+    assert data.startswith(VfsRomWriter.ROMFS_HEADER)
+    compiled = [remote for _local, remote in entries if remote.endswith(".mpy")]
+    assert compiled and "/lib/lwm2m/client.mpy" in compiled and "/board.mpy" in compiled
+    for remote in compiled:
+        assert (out / "romfs" / remote.lstrip("/")).read_bytes() in data  # each module whole in the image
+    assert sorted(remote for _local, remote in rest) == sorted(
+        remote for _local, remote in entries if not remote.endswith(".mpy"))  # main.py, boot.py, config, objects
+    assert "/lib/lwm2m/client.mpy" in shadows and "/lib/lwm2m/client.py" in shadows and "/board.py" in shadows
+
+
+@pytest.mark.parametrize("answer, message", [
+    ("romfs partition: 0\n", "has no ROMFS partition: its MicroPython was built without one. Deploy without ROMFS=1"),
+    ("romfs partition: 4096\n", "is larger than the board's ROMFS partition (4096 bytes)"),
+])
+def test_romfs_deploy_refuses_a_board_without_room_before_copying(project, tmp_path, answer, message):
+    calls = []
+
+    def runner(argv):
+        calls.append(argv)
+        return 0, answer
+
+    with pytest.raises(deploy.DeployError) as err:
+        deploy.deploy(PORT, "esp32", root=project, out=tmp_path / "build" / "deploy", runner=runner,
+                      sleep=lambda s: None, log=lambda line: None, use_romfs=True)
+    assert message in str(err.value)
+    assert len(calls) == 1 and "exec" in calls[0]  # only the question: no safe mode, nothing copied

@@ -11,6 +11,7 @@ import os
 import re
 import select
 import socket
+import subprocess
 import termios
 import threading
 import time
@@ -549,3 +550,38 @@ def test_queue_mode_deep_sleep_cycle_with_leshan(fw, tmp_path):
         board.wait_event(r"^vboard: deep sleep for \d+ ms", 30, again)
     finally:
         leshan.close()
+
+
+def test_deploy_romfs_says_when_the_board_has_no_romfs_partition(fw, tmp_path):
+    board, node, _ep, _reg, _deployed = fw
+    config = write_config(tmp_path / "config.json", node.port)
+    argv = ["make", "--no-print-directory", "deploy", "BOARD=vboard", "ROMFS=1", "CONFIG=%s" % config, "PORT=%s" % board.port]
+    proc = subprocess.run(argv, cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "deploy: the board on %s has no ROMFS partition" % board.port in proc.stderr, proc.stdout + proc.stderr
+    assert "romfs deploy" not in proc.stdout and "Writing at offset" not in proc.stdout  # nothing was written
+
+
+def test_deploy_romfs_runs_the_client_from_the_romfs_partition(tmp_path):
+    # make deploy ROMFS=1 to a board with a 256 KiB ROMFS partition: the compiled modules go
+    # into one image there, the client imports them from /rom and registers, and a .mpy copy
+    # left on the filesystem by an earlier deploy is removed (it would shadow the image's).
+    node = NodeServer(free_udp_port())
+    board = None
+    try:
+        board = VBoard(tmp_path / "board", board_id(), romfs_bytes=256 * 1024)
+        ep = "vboard-" + board.id
+        config = write_config(tmp_path / "config.json", node.port)
+        board.make("deploy", "BOARD=vboard", "CONFIG=%s" % config, "NO_RESET=1")
+        out = board.make("deploy", "BOARD=vboard", "ROMFS=1", "CONFIG=%s" % config)
+        assert "in a ROMFS image of" in out and "ROMFS image deployed" in out
+        assert "removed /lib/lwm2m/client.mpy" in out and "removed /board.mpy" in out
+        node.wait_event("registration", 40, endpoint=ep)
+        where = board.mpremote("exec", "import lwm2m.client, board\nprint('from', lwm2m.client.__file__, board.__file__)",
+                               "+", "fs", "ls", ":lib/lwm2m").stdout
+        assert "from /rom/lib/lwm2m/client.mpy /rom/board.mpy" in where, where
+        assert ".mpy" not in where.split("ls :lib/lwm2m", 1)[1]  # the filesystem holds no copy
+    finally:
+        if board is not None:
+            board.close()
+        node.close()

@@ -1,7 +1,7 @@
 # make deploy and make objects: compile the client with mpy-cross and copy it onto a board with
 # mpremote.
 #
-#   python3 tools/deploy.py --port PORT [--board esp32|rp2|vboard] [--config FILE] [--force] [--no-reset]
+#   python3 tools/deploy.py --port PORT [--board esp32|rp2|vboard] [--config FILE] [--force] [--no-reset] [--romfs]
 #   python3 tools/deploy.py --port PORT --objects FILE.xml [...]
 #   python3 tools/deploy.py --update-package-json      (the mip manifest, from lib/)
 #
@@ -16,6 +16,14 @@
 #   firmware/objects/*.json  -> /objects/*.json
 #   config.json (repo root)  -> /config.json    checked with firmware/config.py first (--config
 #                                               FILE copies another file in its place)
+#
+# With --romfs (make deploy ROMFS=1) every compiled module (/lib/** and /*.mpy above) goes into
+# one ROMFS image instead (tools/romfs.py, mpremote's builder), written to the board's ROMFS
+# partition with `mpremote romfs deploy`: the board mounts it at /rom and runs the bytecode
+# in place, /rom and /rom/lib coming before /lib in sys.path. Their copies on the filesystem
+# are removed, since "" (the root folder) comes first in sys.path and would shadow them.
+# boot.py, main.py, config.json and /objects stay on the filesystem. A board without a ROMFS
+# partition is told apart before anything is copied.
 #
 # Skipping unchanged files is mpremote's own: `fs cp` (mpremote 1.29, pinned) hashes the
 # destination on the board (sha256) and skips a file whose hash matches, printing
@@ -36,6 +44,8 @@ import sys
 import time
 from pathlib import Path
 
+import romfs
+
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = ("esp32", "rp2", "vboard")  # vboard: the virtual board of make vboard (tools/vboard.py)
 AS_SOURCE = ("boot.py", "main.py")
@@ -47,6 +57,9 @@ RESTART_S = 2.0  # time given to a board to restart before connecting again
 # main.py look for in the root folder.
 SAFE_ON = "f = open('/safe', 'w')\nf.close()\nprint('safe mode: the client will not start')"
 SAFE_OFF = "import os\ntry:\n os.remove('/safe')\nexcept OSError:\n pass"
+# The size of the board's first ROMFS partition, 0 without one (mpremote romfs query's test).
+ROMFS_SIZE = ("import vfs\nr = vfs.rom_ioctl(1) > 0 and vfs.rom_ioctl(2, 0) if hasattr(vfs, 'rom_ioctl') else 0\n"
+              "print('romfs partition:', len(r) if r and not isinstance(r, int) else 0)")
 
 
 class DeployError(Exception):
@@ -220,15 +233,54 @@ def prepare_code(entries):
     return "\n".join(lines)
 
 
+def split_romfs(entries, out):
+    # (the image of every compiled module, the entries that stay on the filesystem, the paths
+    # on the filesystem that the image replaces); the image is written to out/romfs.img.
+    tree = Path(out) / "romfs"
+    if tree.exists():
+        shutil.rmtree(tree)
+    in_rom, rest = [], []
+    for local, remote in entries:
+        (in_rom if remote.endswith(".mpy") else rest).append((local, remote))
+    for local, remote in in_rom:
+        target = tree / remote.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, target)
+    image = Path(out) / "romfs.img"
+    romfs.build(tree, image)
+    shadows = [remote for _local, remote in in_rom] + [remote[:-4] + ".py" for _local, remote in in_rom]
+    return image, rest, shadows
+
+
+def romfs_size(port, runner):
+    # The size of the ROMFS partition of the board on port (0 without one).
+    code, out = runner(["connect", port, "+", "exec", ROMFS_SIZE])
+    if code != 0:
+        raise DeployError("cannot reach a MicroPython board on %s (mpremote exit %d)" % (port, code))
+    for line in out.splitlines():
+        if line.startswith("romfs partition: "):
+            return int(line.split()[-1])
+    raise DeployError("the board on %s did not say whether it has a ROMFS partition:\n%s" % (port, out))
+
+
+def unshadow_code(shadows):
+    # Device-side: removes the filesystem copies of what the ROMFS image now holds.
+    return "\n".join(["import os", "for p in %r:" % (tuple(shadows),), " try:", "  os.remove(p)",
+                      "  print('removed', p)", " except OSError:", "  pass"])
+
+
 def safe_mode_argv(port):
     # Session 1: the next start skips the client (and its watchdog); restart now.
     return ["connect", port, "+", "exec", SAFE_ON, "+", "reset"]
 
 
-def copy_argv(port, entries, force=False, reset=True):
+def copy_argv(port, entries, force=False, reset=True, image=None, shadows=()):
     # Session 2: folders, clean-up, one `fs cp SRC :DST` per file (mpremote skips the
-    # unchanged ones unless -f), leave safe mode, restart into the client.
+    # unchanged ones unless -f), leave safe mode, restart into the client. With a ROMFS
+    # image: it is written first, and the filesystem copies of its modules are removed.
     argv = ["connect", port, "+", "exec", prepare_code(entries)]
+    if image is not None:
+        argv += ["+", "exec", unshadow_code(shadows), "+", "romfs", "deploy", str(image)]
     for local, remote in entries:
         argv += ["+", "fs", "cp"] + (["-f"] if force else []) + [str(local), ":" + remote]
     argv += ["+", "exec", SAFE_OFF]
@@ -256,8 +308,9 @@ def run_mpremote(argv):
     return code, text
 
 
-def session(port, entries, runner=run_mpremote, force=False, reset=True, sleep=time.sleep, log=print):
-    # Copies entries to the board on port; returns (copied, unchanged, removed).
+def session(port, entries, runner=run_mpremote, force=False, reset=True, sleep=time.sleep, log=print, image=None,
+            shadows=()):
+    # Copies entries (and a ROMFS image) to the board on port; returns (copied, unchanged, removed).
     code, out = runner(safe_mode_argv(port))
     if code != 0:
         raise DeployError("cannot reach a MicroPython board on %s (mpremote exit %d). Check the "
@@ -265,7 +318,7 @@ def session(port, entries, runner=run_mpremote, force=False, reset=True, sleep=t
                           "(a serial monitor, another mpremote) holds it" % (port, code))
     for attempt in range(1, ATTEMPTS + 1):
         sleep(RESTART_S)
-        code, out = runner(copy_argv(port, entries, force, reset))
+        code, out = runner(copy_argv(port, entries, force, reset, image, shadows))
         if code == 0:
             break
         if attempt < ATTEMPTS:
@@ -280,10 +333,25 @@ def session(port, entries, runner=run_mpremote, force=False, reset=True, sleep=t
 
 
 def deploy(port, board="esp32", root=ROOT, out=None, runner=run_mpremote, force=False, reset=True,
-           sleep=time.sleep, log=print, config=None):
+           sleep=time.sleep, log=print, config=None, use_romfs=False):
     entries = stage(board, root, out, config)
-    log("deploy: %d files for BOARD=%s staged in %s" % (len(entries), board, _relative(Path(out or root / "build" / "deploy"), root)))
-    copied, unchanged, removed = session(port, entries, runner, force, reset, sleep, log)
+    out = Path(out or root / "build" / "deploy")
+    log("deploy: %d files for BOARD=%s staged in %s" % (len(entries), board, _relative(out, root)))
+    image, shadows = None, ()
+    if use_romfs:
+        image, entries, shadows = split_romfs(entries, out)
+        size = romfs_size(port, runner)
+        if not size:
+            raise DeployError("the board on %s has no ROMFS partition: its MicroPython was built without "
+                              "one. Deploy without ROMFS=1, or flash a firmware with ROMFS (README, \"Memory\": "
+                              "an ESP32 with PARTITIONS=boards/esp32/partitions-ota-romfs.csv, a Pico W built with "
+                              "MICROPY_HW_ROMFS_BYTES)" % port)
+        if image.stat().st_size > size:
+            raise DeployError("the ROMFS image (%d bytes) is larger than the board's ROMFS partition (%d bytes)"
+                              % (image.stat().st_size, size))
+        log("deploy: %d modules in a ROMFS image of %d bytes (%s), for a partition of %d bytes"
+            % (len(shadows) // 2, image.stat().st_size, _relative(image, root), size))
+    copied, unchanged, removed = session(port, entries, runner, force, reset, sleep, log, image, shadows)
     log("deploy: %d copied, %d skipped as unchanged (mpremote found the same sha256 on the board)%s"
         % (copied, unchanged, ", %d stale removed" % removed if removed else ""))
     log("deploy: the board %s" % ("restarts into the client: watch it with  mpremote connect %s repl" % port
@@ -330,6 +398,7 @@ def main(argv=None):
     parser.add_argument("--config", help="the settings copied as /config.json (default: config.json at the repo root)")
     parser.add_argument("--force", action="store_true", help="copy every file, even unchanged ones")
     parser.add_argument("--no-reset", action="store_true", help="leave the board at its REPL afterwards")
+    parser.add_argument("--romfs", action="store_true", help="put the compiled modules in the board's ROMFS partition")
     parser.add_argument("--objects", nargs="*", metavar="DDF", help="only compile these DDF XML files and copy them to /objects")
     parser.add_argument("--update-package-json", action="store_true", help="rewrite the mip urls of package.json from lib/")
     args = parser.parse_args(argv)
@@ -346,7 +415,8 @@ def main(argv=None):
                 raise DeployError("DDF is missing: make objects PORT=%s DDF=path/to/object.xml" % args.port)
             objects(args.port, args.objects, reset=not args.no_reset)
         else:
-            deploy(args.port, args.board, force=args.force, reset=not args.no_reset, config=args.config)
+            deploy(args.port, args.board, force=args.force, reset=not args.no_reset, config=args.config,
+                   use_romfs=args.romfs)
     except DeployError as exc:
         print("deploy: %s" % exc, file=sys.stderr)
         return 1

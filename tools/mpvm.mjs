@@ -1,6 +1,6 @@
 // Runs Python inside the real MicroPython VM (npm @micropython/micropython-webassembly-pyscript).
-// Usage: node tools/mpvm.mjs MODULE [ARG ...]
-// Copies lib/ to /lib, host_tests/portable/ to /tests, tools/vm/ and boards/common/ (the
+// Usage: [MPVM_LIB=DIR | MPVM_ROMFS=IMAGE] node tools/mpvm.mjs MODULE [ARG ...]
+// Copies lib/ to /lib (see below for MPVM_LIB and MPVM_ROMFS), host_tests/portable/ to /tests, tools/vm/ and boards/common/ (the
 // board modules' shared code, as a board has them at its top level: the bundle swap is tested
 // here) to /lib and the object definitions of firmware/objects/ to /objects in the VM's
 // in-memory filesystem, imports MODULE and calls MODULE.main([ARG, ...]) with the arguments
@@ -36,8 +36,18 @@ const mp = await loadMicroPython({
   linebuffer: true,
 });
 // MPVM_LIB names a folder of compiled .mpy files to load instead of lib/'s sources, as a
-// board does after `make deploy`.
-if (process.env.MPVM_LIB) copyTree(mp, process.env.MPVM_LIB, "/lib", ".mpy");
+// board does after `make deploy`. MPVM_ROMFS names a ROMFS image (mpremote's builder, see
+// tools/romfs.py) holding lib/ as .mpy, mounted at /rom as a board with a ROMFS partition
+// mounts it, /rom/lib in sys.path before /lib: the image lies in memory outside the
+// MicroPython heap (the VM's malloc, as flash is on a board), so its bytecode is run in
+// place and the heap holds only what importing creates.
+if (process.env.MPVM_ROMFS) {
+  const image = readFileSync(process.env.MPVM_ROMFS);
+  const at = mp._module._malloc(image.length);
+  mp._module.HEAPU8.set(image, at);
+  mp.runPython(`import sys, uctypes, vfs\nvfs.mount(vfs.VfsRom(uctypes.bytearray_at(${at}, ${image.length})), "/rom")\n` +
+               `sys.path.insert(sys.path.index("/lib"), "/rom/lib")\ndel sys, uctypes, vfs`);
+} else if (process.env.MPVM_LIB) copyTree(mp, process.env.MPVM_LIB, "/lib", ".mpy");
 else copyTree(mp, join(root, "lib"), "/lib");
 copyTree(mp, join(root, "tools", "vm"), "/lib");
 copyTree(mp, join(root, "boards", "common"), "/lib");

@@ -1,6 +1,7 @@
-# `make test`: pytest on CPython, the portable tests in the MicroPython VM, and mpy-cross over
-# every module that runs on a board. Runs all three, then prints one line with each count and
+# `make test`: pytest on CPython, the portable tests in the MicroPython VM (lib/ as sources,
+# then from a ROMFS image), and mpy-cross over every module that runs on a board. Runs all three, then prints one line with each count and
 # a closing "N passed, N failed" line; exits non-zero if any step failed.
+import os
 import re
 import subprocess
 import sys
@@ -14,9 +15,9 @@ BOARD_SOURCES = ("lib", "firmware", "boards/common", "boards/esp32", "boards/rp2
                  "tools/vboard_port")
 
 
-def _run(argv):
+def _run(argv, env=None):
     # Streams the output to the user and keeps it to read the counts from.
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     for line in proc.stdout:
         sys.stdout.write(line)
@@ -41,10 +42,25 @@ def run_pytest():
     return passed, failed
 
 
-def run_vm_tests():
-    code, out = _run(["node", "tools/mpvm.mjs", "vm_test_runner"])
+def run_vm_tests(romfs=False):
+    # The portable tests with lib/ as sources in /lib, or (romfs) compiled into a ROMFS image
+    # by mpremote's builder and mounted at /rom, as a board with a ROMFS partition runs them.
+    env = None
+    expected = "/lib/lwm2m/__init__.py"
+    if romfs:
+        sys.path.insert(0, str(ROOT / "tools"))
+        import romfs as romfs_image
+
+        image = ROOT / "build" / "romfs-lib.img"
+        romfs_image.lib_image(image)
+        env = dict(os.environ, MPVM_ROMFS=str(image))
+        expected = "/rom/lib/lwm2m/__init__.mpy"
+    code, out = _run(["node", "tools/mpvm.mjs", "vm_test_runner"], env)
     passed = _count(r"micropython-vm: (\d+) passed", out)
     failed = _count(r"micropython-vm: \d+ passed, (\d+) failed", out)
+    if "micropython-vm: lwm2m loaded from %s" % expected not in out:
+        print("lwm2m was not loaded from %s" % expected)
+        failed += 1
     if code != 0 and failed == 0:
         failed = 1
     return passed, failed
@@ -79,6 +95,7 @@ def main():
     results = [
         ("pytest (CPython)", run_pytest()),
         ("MicroPython VM", run_vm_tests()),
+        ("MicroPython VM, lib/ from ROMFS", run_vm_tests(romfs=True)),
         ("mpy-cross", run_mpy_cross()),
     ]
     print()

@@ -3,7 +3,7 @@
 // a USB serial port does; tools/vboard.py puts them behind a pseudo-terminal for mpremote.
 //
 //   node tools/vboard.mjs [--flash DIR] [--id HEX] [--wifi SSID:PASSWORD ...] [--queue N]
-//                         [--heapsize BYTES] [--host-network] [--fast-sleep]
+//                         [--heapsize BYTES] [--host-network] [--fast-sleep] [--romfs-bytes N]
 //
 // What the board has, beside the VM's own modules:
 //   a filesystem   the VM's in-memory one; it survives soft and hard resets (it is copied into
@@ -21,6 +21,10 @@
 //                  sleep takes no time on the host: the board's clocks (ticks_ms, time)
 //                  jump ahead instead, so that an hour of sleeping runs in seconds
 //   network        WLAN(STA_IF) that joins the access points given with --wifi
+//   vfs            the VM's own, with rom_ioctl() over a ROMFS partition of --romfs-bytes
+//                  (none by default), which `mpremote romfs deploy` writes; a valid image there
+//                  is mounted at /rom at each boot, /rom and /rom/lib in sys.path, as a port
+//                  with ROMFS does. It is kept with the flash (DIR.romfs)
 // These are Python modules (tools/vboard_port/) over a JavaScript module `_vboard`, installed
 // at every start like a port's built-in modules; nothing of them is in the filesystem.
 //
@@ -64,7 +68,7 @@ import { fileURLToPath } from "node:url";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PORT_DIR = join(HERE, "vboard_port"); // the Python side of the built-in modules
-const PORT_MODULES = ["socket", "select", "machine", "network"]; // import order matters
+const PORT_MODULES = ["socket", "select", "machine", "network", "vfs"]; // import order matters
 
 // Shared with tools/vboard_io.mjs.
 const SEQ = 0, HEAD = 1, TAIL = 2;
@@ -84,7 +88,7 @@ const STAT_NO_AP_FOUND = 201, STAT_WRONG_PASSWORD = 202; // network.WLAN.status(
 
 function parseArgs(argv) {
   const opt = { flash: null, id: "02005e100001", wifi: [], queue: 8, heapsize: 128 * 1024, hostNetwork: false,
-                fastSleep: false };
+                fastSleep: false, romfsBytes: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i], v = argv[i + 1];
     if (a === "--flash" && v !== undefined) { opt.flash = v; i++; }
@@ -94,9 +98,10 @@ function parseArgs(argv) {
     else if (a === "--heapsize" && +v >= 16384) { opt.heapsize = +v; i++; }
     else if (a === "--host-network") opt.hostNetwork = true;
     else if (a === "--fast-sleep") opt.fastSleep = true;
+    else if (a === "--romfs-bytes" && /^\d+$/.test(v || "") && +v % 4096 === 0) { opt.romfsBytes = +v; i++; }
     else {
       process.stderr.write("usage: node tools/vboard.mjs [--flash DIR] [--id HEX] [--wifi SSID:PASSWORD ...] " +
-                           "[--queue N] [--heapsize BYTES] [--host-network] [--fast-sleep]\n");
+                           "[--queue N] [--heapsize BYTES] [--host-network] [--fast-sleep] [--romfs-bytes N (4096s)]\n");
       process.exit(2);
     }
   }
@@ -532,6 +537,8 @@ const board = {
     return new Uint8Array(rtcMemory);
   }, new Uint8Array(0)),
   radio: guard((on) => { switchRadio(!!on); return 0; }, 0),
+  rom_segment: () => [rom.at, opt.romfsBytes],
+  rom_written: guard(() => { keepRom(); return 0; }, 0),
   radio_time: guard(() => {
     // [ms the radio was on, ms since it was first switched on], by the board's clocks
     const t = boardNow();
@@ -631,6 +638,36 @@ function saveFlash(dir, files) {
   }
 }
 
+// -- the ROMFS partition: in the VM's memory outside its heap while it runs, kept here across
+// resets (and in DIR.romfs with --flash DIR)
+
+const ROMFS_MAGIC = [0xd2, 0xcd, 0x31];
+const romFile = opt.flash ? opt.flash.replace(/\/+$/, "") + ".romfs" : null;
+const rom = { at: 0, image: Buffer.alloc(opt.romfsBytes, 0xff) };
+if (romFile && opt.romfsBytes && fs.existsSync(romFile)) {
+  const saved = fs.readFileSync(romFile);
+  saved.copy(rom.image, 0, 0, Math.min(saved.length, rom.image.length));
+}
+
+function placeRom() {
+  // Copies the partition into the new VM's memory and mounts a valid image at /rom.
+  if (!opt.romfsBytes) return;
+  rom.at = vm._module._malloc(opt.romfsBytes);
+  vm._module.HEAPU8.set(rom.image, rom.at);
+  if (!ROMFS_MAGIC.every((b, i) => rom.image[i] === b)) return;
+  run("import sys, uctypes, vfs\n" +
+      "vfs.mount(vfs.VfsRom(uctypes.bytearray_at(" + rom.at + ", " + opt.romfsBytes + ")), '/rom')\n" +
+      "sys.path[sys.path.index('/lib'):sys.path.index('/lib')] = ['/rom', '/rom/lib']\n" +
+      "del sys, uctypes, vfs\n");
+}
+
+function keepRom() {
+  // The partition as the running VM has it, kept for the next boot.
+  if (!opt.romfsBytes || !vm) return;
+  rom.image = Buffer.from(vm._module.HEAPU8.subarray(rom.at, rom.at + opt.romfsBytes));
+  if (romFile) fs.writeFileSync(romFile, rom.image);
+}
+
 // -- the VM's life
 
 let vm = null;
@@ -710,6 +747,7 @@ async function boot(kind) {
     if (vm) {
       files = snapshot(vm.FS);
       if (opt.flash) saveFlash(opt.flash, files);
+      keepRom();
     }
     worker.postMessage({ op: "closeall" });
     sockets.fill(null);
@@ -741,6 +779,7 @@ async function boot(kind) {
     const before = heapInUse();
     installPort();
     portHeap = heapInUse() - before;
+    placeRom();
     const raw = rawMode;
     runFile("boot.py");
     if (!raw) runFile("main.py");

@@ -4,6 +4,7 @@
 #
 #   python3 tools/vboard.py [--link PATH] [--log FILE] [--flash DIR] [--id HEX]
 #                           [--wifi SSID:PASSWORD ...] [--queue N] [--host-network] [--fast-sleep]
+#                           [--romfs-bytes N]
 #
 # Prints "vboard: serial port /dev/pts/N" and the VM's process id first (and makes PATH a
 # symlink to the terminal with --link), then the board's events ("vboard: ..." on stderr). The board runs until this process gets SIGINT/SIGTERM or its
@@ -61,6 +62,8 @@ def main(argv=None):
                         help="let the board's sockets use every interface of the host (default: loopback only)")
     parser.add_argument("--fast-sleep", action="store_true",
                         help="light and deep sleeps take no time: the board's clocks jump ahead instead")
+    parser.add_argument("--romfs-bytes", type=int, default=0,
+                        help="give the board a ROMFS partition of this size (a multiple of 4096; default none)")
     args = parser.parse_args(argv)
 
     node_args = []
@@ -76,6 +79,8 @@ def main(argv=None):
         node_args.append("--host-network")
     if args.fast_sleep:
         node_args.append("--fast-sleep")
+    if args.romfs_bytes:
+        node_args += ["--romfs-bytes", str(args.romfs_bytes)]
 
     controller, device, path = open_pty()
     link = Path(args.link) if args.link else None

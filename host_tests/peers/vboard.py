@@ -20,12 +20,13 @@ class MpremoteError(AssertionError):
 
 
 class VBoard:
-    def __init__(self, folder, board_id, wifi=("vboard:micropython",), start_timeout=30, fast_sleep=False):
+    def __init__(self, folder, board_id, wifi=("vboard:micropython",), start_timeout=30, fast_sleep=False,
+                 romfs_bytes=0):
         self.folder = Path(folder)
         self.id = board_id
         self.log_path = self.folder / "serial.log"
         argv = ["make", "--no-print-directory", "vboard", "VBOARD_DIR=%s" % self.folder,
-                "VBOARD_ID=%s" % board_id, "VBOARD_WIFI=%s" % " ".join(wifi)] + (["VBOARD_FAST_SLEEP=1"] if fast_sleep else [])
+                "VBOARD_ID=%s" % board_id, "VBOARD_WIFI=%s" % " ".join(wifi)] + (["VBOARD_FAST_SLEEP=1"] if fast_sleep else []) + (["VBOARD_ROMFS=%d" % romfs_bytes] if romfs_bytes else [])
         # make in a process group of its own, so that close() can signal make and the bridge
         # together (the VM has a session of its own: the bridge stops it).
         self.proc = subprocess.Popen(argv, cwd=str(ROOT), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -32,5 +32,8 @@ def main(selected):
             counts[1] += 1
             print("FAILED to import %s" % name)
             sys.print_exception(exc)
+    import lwm2m
+
+    print("micropython-vm: lwm2m loaded from %s" % lwm2m.__file__)  # /lib or a ROMFS image's /rom/lib
     print("micropython-vm: %d passed, %d failed" % (counts[0], counts[1]))
     return 1 if counts[1] or not counts[0] else 0

@@ -1,0 +1,35 @@
+# The heap each module of lib/ keeps once imported, in the MicroPython VM (run by
+# tools/bench.py through tools/mpvm.mjs, with lib/ as .py, as .mpy or from a ROMFS image).
+# Modules are imported one per step, each after the ones it imports, so a module's figure
+# is its own; the VM collects garbage only between calls, hence one step to import and the
+# next to read. What a registered client imports comes first (the client's own imports), the
+# features loaded on demand after it.
+import gc
+import sys
+
+ORDER = ("lwm2m", "lwm2m.text", "lwm2m.tlv", "lwm2m.link", "lwm2m.coap", "lwm2m.model", "lwm2m.dm",
+         "lwm2m.formats", "lwm2m.core", "lwm2m.exchange", "lwm2m.observe", "lwm2m.block",
+         "lwm2m.registration", "lwm2m.serve", "lwm2m.client", "lwm2m.transport", "lwm2m.store",
+         # loaded on demand
+         "lwm2m.senml", "lwm2m.cbor", "lwm2m.send", "lwm2m.hibernate", "lwm2m.access", "lwm2m.bootstrap",
+         "lwm2m.firmware", "lwm2m.download")  # lwm2m.dtls needs tls, which the VM lacks
+STEPS = 2 * len(ORDER) + 1
+_heap = []
+
+
+def step(i):
+    if i == 0:
+        gc.collect()
+        return
+    _heap.append(gc.mem_alloc())
+    if i % 2:
+        __import__(ORDER[i // 2])
+        gc.collect()
+
+
+def main(args):
+    # _heap: before each import, after it (read after the collection that followed), ...
+    loaded = set(sys.modules)
+    for n, name in enumerate(ORDER):
+        kept = _heap[2 * n + 1] - _heap[2 * n] if 2 * n + 1 < len(_heap) else 0
+        print("module %s %d %s" % (name, kept, "loaded" if name in loaded else "missing"))
