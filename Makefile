@@ -23,6 +23,7 @@ run: $(VENV)/.installed
 
 # On a board (see README): PORT is its serial port (.venv/bin/mpremote connect list).
 #   make flash PORT=... FIRMWARE=file.bin [CHIP=esp32|esp32s2|esp32s3|esp32c3|esp32c6|...] [BAUD=460800]
+#              [PARTITIONS=boards/esp32/partitions-4MiB-ota-romfs.csv]   (OTA slots and a ROMFS partition)
 #   make flash CHIP=rp2                      prints how to copy the .uf2 onto a Pico
 #   make deploy PORT=... [BOARD=esp32|rp2|vboard] [CONFIG=file.json] [FORCE=1] [NO_RESET=1] [ROMFS=1]
 #   make objects PORT=... DDF=file.xml       compiles one object definition and copies it
@@ -56,7 +57,7 @@ vboard: setup
 
 # CHIP=rp2 only prints instructions, so it needs no virtual environment.
 flash: $(if $(filter rp2,$(CHIP)),,$(VENV)/.installed)
-	$(if $(filter rp2,$(CHIP)),$(PYTHON),$(PY)) tools/flash.py --port "$(PORT)" --firmware "$(FIRMWARE)" --chip "$(CHIP)" --baud "$(BAUD)"
+	$(if $(filter rp2,$(CHIP)),$(PYTHON),$(PY)) tools/flash.py --port "$(PORT)" --firmware "$(FIRMWARE)" --chip "$(CHIP)" --baud "$(BAUD)" $(if $(PARTITIONS),--partitions "$(PARTITIONS)")
 
 setup: $(VENV)/.installed node_modules/.installed $(LESHAN)/.installed
 

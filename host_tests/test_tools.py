@@ -717,7 +717,7 @@ def test_romfs_deploy_puts_every_compiled_module_in_one_image(project, tmp_path)
 
 
 @pytest.mark.parametrize("answer, message", [
-    ("romfs partition: 0\n", "has no ROMFS partition: its MicroPython was built without one. Deploy without ROMFS=1"),
+    ("romfs partition: 0\n", "has no ROMFS partition (vfs.rom_ioctl found none). Deploy without ROMFS=1"),
     ("romfs partition: 4096\n", "is larger than the board's ROMFS partition (4096 bytes)"),
 ])
 def test_romfs_deploy_refuses_a_board_without_room_before_copying(project, tmp_path, answer, message):
@@ -732,3 +732,88 @@ def test_romfs_deploy_refuses_a_board_without_room_before_copying(project, tmp_p
                       sleep=lambda s: None, log=lambda line: None, use_romfs=True)
     assert message in str(err.value)
     assert len(calls) == 1 and "exec" in calls[0]  # only the question: no safe mode, nothing copied
+
+
+# ------------------------------------------------------------------------------------------
+# make flash PARTITIONS=... (tools/partitions.py)
+
+OTA_ROMFS = ROOT / "boards" / "esp32" / "partitions-4MiB-ota-romfs.csv"
+
+
+def test_the_ota_romfs_table_has_what_the_client_and_micropython_look_for():
+    import partitions
+
+    rows = partitions.parse(OTA_ROMFS.read_text(), str(OTA_ROMFS))
+    assert partitions.find(rows, 0x00, 0x10)[3] == 0x10000 and partitions.find(rows, 0x00, 0x11)  # ota_0, ota_1
+    assert partitions.find(rows, 0x01, 0x00)  # otadata: esp32.Partition.get_next_update() needs it
+    romfs = partitions.find(rows, 0x01, 0x8F)  # the esp32 port's ROMFS subtype
+    assert romfs[4] >= 256 * 1024
+    assert partitions.find(rows, 0x01, label="vfs")  # the filesystem
+    last = rows[-1]
+    assert last[3] + last[4] <= 4 * 1024 * 1024  # fits a 4 MiB flash
+
+
+def test_the_binary_table_is_the_bootloaders_format():
+    import hashlib
+
+    import partitions
+
+    rows = partitions.parse(OTA_ROMFS.read_text())
+    data = partitions.binary(rows)
+    assert len(data) == 0xC00 and partitions.read_binary(data) == rows
+    # the first entry by hand: magic, data (1), nvs (2), 0x9000, 0x4000, "nvs", no flags
+    assert data[:32] == b"\xaa\x50\x01\x02" + (0x9000).to_bytes(4, "little") + (0x4000).to_bytes(4, "little") + \
+        b"nvs".ljust(16, b"\0") + bytes(4)
+    end = 32 * len(rows)
+    assert data[end:end + 16] == b"\xeb\xeb" + b"\xff" * 14 and data[end + 16:end + 32] == hashlib.md5(data[:end]).digest()
+    assert set(data[end + 32:]) == {0xFF}
+    broken = bytearray(data)
+    broken[8] ^= 1
+    with pytest.raises(partitions.PartitionError, match="MD5"):
+        partitions.read_binary(bytes(broken))
+
+
+@pytest.mark.parametrize("line, message", [
+    ("nvs, data, nvs, 0x9000", "t.csv:2: expected Name, Type, SubType, Offset, Size[, Flags], got 4 fields"),
+    ("nvs, disk, nvs, 0x9000, 0x4000", "t.csv:2: Type: expected app, data or a number up to 0xfe, got 'disk'"),
+    ("nvs, data, nv, 0x9000, 0x4000", "t.csv:2: SubType: expected one of coredump, efuse"),
+    ("nvs, data, nvs, , 0x4000", "t.csv:2: Offset: expected an offset"),
+    ("nvs, data, nvs, 0x9100, 0x4000", "t.csv:2: Offset/Size: expected the offset a multiple of 0x1000"),
+    ("app, app, factory, 0x11000, 0x1000", "t.csv:2: Offset/Size: expected the offset a multiple of 0x10000"),
+    ("nvs, data, nvs, 0x8000, 0x4000", "t.csv:2: Offset: 0x8000 overlaps what comes before it (free from 0x9000)"),
+    ("nvs, data, nvs, 0x9000, lots", "t.csv:2: Size: expected a number such as 0x10000, 65536 or 64K, got 'lots'"),
+    ("a_name_far_too_long, data, nvs, 0x9000, 0x4000", "t.csv:2: Name: expected 1 to 15 characters"),
+])
+def test_a_bad_table_names_the_file_the_line_and_the_field(line, message):
+    import partitions
+
+    with pytest.raises(partitions.PartitionError) as err:
+        partitions.parse("# Name, Type, SubType, Offset, Size\n" + line + "\n", "t.csv")
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_flash_writes_the_table_after_the_image(tmp_path, monkeypatch):
+    firmware = esp_image(tmp_path / "ESP32_GENERIC-OTA.bin", "esp32")
+    monkeypatch.setattr(flash, "ROOT", tmp_path)
+    recorded, lines = [], []
+    flash.flash(PORT, str(firmware), None, runner=lambda argv: recorded.append(argv) or 0, log=lines.append,
+                partitions=str(OTA_ROMFS))
+    _options, command, params = esptool_parse(recorded[0])
+    (image_at, image), (table_at, table) = params["addr_filename"]
+    assert command == "write-flash" and params["erase_all"] and (image_at, table_at) == (0x1000, 0x8000)
+    assert table.name == str(tmp_path / "build" / "partitions-4MiB-ota-romfs.bin")
+    assert (tmp_path / "build" / "partitions-4MiB-ota-romfs.bin").read_bytes()[:2] == b"\xaa\x50"
+    assert any("and the partition table of %s at 0x8000" % OTA_ROMFS in line for line in lines), lines
+
+
+def test_flash_refuses_a_table_the_image_does_not_fit(tmp_path):
+    firmware = esp_image(tmp_path / "big.bin", "esp32")
+    firmware.write_bytes(firmware.read_bytes() + bytes(0x20000))
+    small = tmp_path / "small.csv"
+    small.write_text("nvs, data, nvs, 0x9000, 0x4000\nfactory, app, factory, 0x10000, 0x10000\n")
+    with pytest.raises(flash.FlashError, match="the image's application .* does not fit in factory"):
+        flash.flash(PORT, str(firmware), None, runner=lambda argv: 0, log=lambda *a: None, partitions=str(small))
+    nowhere = tmp_path / "nowhere.csv"
+    nowhere.write_text("nvs, data, nvs, 0x9000, 0x4000\nfactory, app, factory, 0x20000, 0x100000\n")
+    with pytest.raises(flash.FlashError, match="no app partition at 0x10000"):
+        flash.flash(PORT, str(firmware), None, runner=lambda argv: 0, log=lambda *a: None, partitions=str(nowhere))

@@ -509,18 +509,21 @@ def test_leshan_updates_the_board_with_an_application_bundle(fw, tmp_path):
         leshan.close()
 
 
-def test_queue_mode_deep_sleep_cycle_with_leshan(fw, tmp_path):
+def test_queue_mode_deep_sleep_cycle_with_leshan(tmp_path):
     # The firmware on MicroPython in queue mode with the board's deep sleep: it registers with
     # Leshan (which counts it awake for 2 s after its last message), is observed, deep-sleeps
     # (the board resets, keeping its RTC memory), wakes and goes on from what it kept: the
     # notification of the same observation, its Update to the same registration, and the
     # Read that the test held while Leshan saw it SLEEPING, answered once it is AWAKE. Then
     # it sleeps again. Nothing registers twice.
+    # A board of its own: one that deep-sleeps is reachable by mpremote only while awake.
     from peers.leshan_server import LeshanError, LeshanServer
 
-    board, _node, ep, _reg, _deployed = fw
     leshan = LeshanServer(awake_ms=2000)
+    board = None
     try:
+        board = VBoard(tmp_path / "board", board_id())
+        ep = "vboard-" + board.id
         config = json.loads(write_config(tmp_path / "config.json", leshan.coap_port).read_text())
         config.update(state_dir="/state-queue", queue_mode=True, queue_window_s=3, lifetime=40)  # Update after 20 s
         (tmp_path / "config.json").write_text(json.dumps(config))
@@ -549,6 +552,8 @@ def test_queue_mode_deep_sleep_cycle_with_leshan(fw, tmp_path):
         again = board.event_mark()
         board.wait_event(r"^vboard: deep sleep for \d+ ms", 30, again)
     finally:
+        if board is not None:
+            board.close()
         leshan.close()
 
 

@@ -130,6 +130,8 @@ def client_figures():
             figures[kind] = vm_run("bench_client", env)
             if kind != ".py":
                 modules[kind] = _module_heaps(env)
+            if kind == "ROMFS":
+                requests = _request_heaps(env)
     f = figures[".mpy"]
     print("== client in the MicroPython VM (objects 0, 1, 3, 4, 3303), by deployment ==")
     print("%-44s %9s %9s %9s" % ("", *DEPLOYMENTS))
@@ -137,16 +139,40 @@ def client_figures():
     print("%-44s %7s B %7s B %7s B" % ("client data after registration", *(figures[k]["registered_bytes"] for k in DEPLOYMENTS)))
     resident = {k: int(figures[k]["imports_bytes"]) + int(figures[k]["registered_bytes"]) for k in DEPLOYMENTS}
     print("%-44s %7d B %7d B %7d B" % ("resident, registered (modules + data)", *(resident[k] for k in DEPLOYMENTS)))
-    print("%-44s %9s %7d B %7d B  (frozen: not measured, see above)" % ("  target", "", RESIDENT_TARGETS[".mpy"],
-                                                                      RESIDENT_TARGETS["ROMFS"]))
+    print("%-44s %9s %7d B %7d B  (frozen: needs a firmware build of the VM, not possible here)"
+          % ("  target", "", RESIDENT_TARGETS[".mpy"], RESIDENT_TARGETS["ROMFS"]))
     print("%-44s %7s B  (heap_lock: %s; target 0)" % ("allocated per idle loop iteration", f["idle_poll_bytes"], f["idle_poll_heap_locked"]))
     print("%-44s %7s B  (%s sent)" % ("allocated per notification", f["notification_bytes"], f["notifications_sent"]))
     print("%-44s %7s B" % ("Register message on the wire", f["register_bytes"]))
+    print("== heap one request takes (VM, growth within the request: nothing is collected before it ends) ==")
+    for name, grown, answer in requests:
+        print("%-44s %7d B  (%s; target <= %d B)" % (name, grown, answer, REQUEST_TARGET))
+    # The VM's heap cannot be capped: it grows from the host's memory whatever heapsize says
+    # (gc.mem_alloc() + gc.mem_free() is 128 MiB), so the smallest heap that works is the
+    # resident heap plus the largest request, and a margin for fragmentation.
+    peak = max(grown for _name, grown, _answer in requests)
+    print("%-44s %9s %7d B %7d B  (resident + largest request + 25 %%; not a hard cap: the VM cannot have one)"
+          % ("smallest heap that works, about", "", (resident[".mpy"] + peak) * 5 // 4, (resident["ROMFS"] + peak) * 5 // 4))
     print("== heap each module keeps once imported (VM; a module may pay for a qstr pool that later ones fill) ==")
     print("%-22s %9s %9s" % ("", ".mpy", "ROMFS"))
     for name in modules[".mpy"]:
         print("%-22s %7d B %7d B" % (name, modules[".mpy"][name], modules["ROMFS"][name]))
     cap_figures(f)
+
+
+REQUEST_TARGET = 4 * 1024
+
+
+def _request_heaps(env):
+    # [(request, bytes the heap grew by while answering it, the answer)] (tools/vm/bench_requests.py)
+    out = subprocess.run(["node", "tools/mpvm.mjs", "bench_requests"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        if line.startswith("request "):
+            name, grown, code, size = line[8:].split("|")
+            rows.append((name, int(grown), "%s, %s B" % (code, size)))
+    return rows
 
 
 def _module_heaps(env):

@@ -342,10 +342,10 @@ def deploy(port, board="esp32", root=ROOT, out=None, runner=run_mpremote, force=
         image, entries, shadows = split_romfs(entries, out)
         size = romfs_size(port, runner)
         if not size:
-            raise DeployError("the board on %s has no ROMFS partition: its MicroPython was built without "
-                              "one. Deploy without ROMFS=1, or flash a firmware with ROMFS (README, \"Memory\": "
-                              "an ESP32 with PARTITIONS=boards/esp32/partitions-ota-romfs.csv, a Pico W built with "
-                              "MICROPY_HW_ROMFS_BYTES)" % port)
+            raise DeployError("the board on %s has no ROMFS partition (vfs.rom_ioctl found none). Deploy "
+                              "without ROMFS=1, or give it one (README, \"Memory\"): an ESP32 with make flash ... "
+                              "PARTITIONS=boards/esp32/partitions-4MiB-ota-romfs.csv, a Pico W with a MicroPython "
+                              "built with MICROPY_HW_ROMFS_BYTES" % port)
         if image.stat().st_size > size:
             raise DeployError("the ROMFS image (%d bytes) is larger than the board's ROMFS partition (%d bytes)"
                               % (image.stat().st_size, size))

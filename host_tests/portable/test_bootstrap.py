@@ -115,6 +115,21 @@ def test_write_delete_finish_then_register_with_what_was_written():
     assert "bootstrap from %s finished" % BS_URI in client.lines
 
 
+def test_the_bootstrap_module_is_unloaded_after_the_finish():
+    import sys
+
+    client, bs, _dm = new_client()
+    requested(bs)
+    assert "lwm2m.bootstrap" in sys.modules
+    provision(bs, 20)
+    assert bs.request(POST, "/bs", 40).code == 0x44
+    client.poll(50)
+    assert "lwm2m.bootstrap" not in sys.modules and client.bootstrap is None
+    import lwm2m
+
+    assert not hasattr(lwm2m, "bootstrap")
+
+
 def test_write_in_lwm2m_json_and_of_a_whole_object_in_tlv():
     client, bs, _dm = new_client()
     requested(bs)

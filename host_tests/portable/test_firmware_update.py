@@ -256,6 +256,9 @@ def test_a_pull_fetches_every_block_and_is_verified():
     files.serve(110)
     assert files.asked == [0, 1, 2, 3, 4, 5] and bytes(client.firmware.sink.data) == image
     assert state(client) == (2, 0) and client.model.instance(5, 0).get(1) == "coap://127.0.0.1:5690/fw"
+    import sys
+
+    assert "lwm2m.download" not in sys.modules  # unloaded once done
 
 
 def test_a_pull_whose_server_stops_answering_gets_result_4():

@@ -1,5 +1,6 @@
 # LwM2M client for MicroPython. Modules are imported one by one (lwm2m.coap, lwm2m.tlv ...)
-# so a board loads only what it uses; this file holds the one error type they all raise.
+# so a board loads only what it uses; this file holds the one error type they all raise, and
+# release(), which unloads a feature loaded on demand once it is done.
 
 
 class Error(Exception):
@@ -9,3 +10,13 @@ class Error(Exception):
     def __init__(self, code, message):
         super().__init__(message)
         self.code = code
+
+
+def release(name):
+    # Forgets the module lwm2m.<name> (a bootstrap after its Finish, a finished download), so
+    # that its code and data can be collected once nothing else refers to them; the next use
+    # imports it again.
+    import sys
+
+    sys.modules.pop("lwm2m." + name, None)
+    globals().pop(name, None)

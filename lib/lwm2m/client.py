@@ -8,7 +8,7 @@ import time
 
 from micropython import const
 
-from lwm2m import Error, block, coap, core, dm, formats, link
+from lwm2m import Error, block, coap, core, dm, formats, link, release
 from lwm2m.exchange import Exchange
 from lwm2m.observe import Observer
 from lwm2m.registration import Server, split_uri
@@ -171,6 +171,7 @@ class Client:
     def bootstrapped(self):
         # After an accepted Bootstrap-Finish: registers with the servers it gave.
         self.bootstrap = None
+        release("bootstrap")
         self._configure()
         if self.on_bootstrapped:
             self.on_bootstrapped()

@@ -28,7 +28,7 @@ import time
 
 from micropython import const
 
-from lwm2m import Error, store
+from lwm2m import Error, release, store
 
 _FIRMWARE = const(5)
 _DEVICE = const(3)
@@ -242,12 +242,14 @@ class Firmware:
         try:
             self.download = Download(self, uri, resumed)
         except Failed as exc:
+            release("download")
             self._fail(exc)
 
     def _stop_pull(self):
         if self.download:
             self.download.stop()
             self.download = None
+            release("download")
         self._forget_pull()
 
     def pulled(self, uri, offset, etag, crc):
@@ -257,6 +259,7 @@ class Firmware:
 
     def pull_done(self, exc):
         self.download = None
+        release("download")
         if exc is None:
             self.finish()
         else:
