@@ -401,7 +401,8 @@ def bootstrap_figures():
     print("%-44s %7s B" % ("heap kept by lwm2m.bootstrap once imported", f["module_bytes"]))
     print("%-44s %7s B  (the module, the session, the copy to go back to)" % ("heap held while bootstrapping",
                                                                              f["bootstrapping_bytes"]))
-    print("%-44s %7s B  (lwm2m.bootstrap stays loaded)" % ("heap kept after the Finish", f["after_bytes"]))
+    print("%-44s %7s B  (lwm2m.bootstrap unloaded at the Finish: the new accounts and registration stay)"
+          % ("heap kept after the Finish", f["after_bytes"]))
     print("%-44s %7s ms (VM speed; %s Register sent)" % ("Bootstrap-Request to Register", f["request_to_register_ms"],
                                                         f["register_sent"]))
     print("%-44s %7s B" % ("state file after it (servers.json)", f["state_file_bytes"]))
