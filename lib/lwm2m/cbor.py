@@ -69,14 +69,28 @@ def encode(item, out=None):
     elif type(item) is dict:
         # keys in the bytewise order of their encodings (RFC 8949 4.2.1): the same bytes
         # whatever order the interpreter's dict gives them in
-        pairs = sorted([(bytes(encode(key)), value) for key, value in item.items()], key=lambda pair: pair[0])
-        _head(out, 5, len(pairs))
-        for key, value in pairs:
-            out += key
-            encode(value, out)
+        keys = list(item)
+        small = True
+        for key in keys:
+            small = small and type(key) is int and -25 < key < 24
+        keys.sort(key=_small_order if small else _encoded)
+        _head(out, 5, len(keys))
+        for key in keys:
+            encode(key, out)
+            encode(item[key], out)
     else:
         raise TypeError("no CBOR for %r" % (item,))
     return out
+
+
+def _small_order(key):
+    # The one byte that encodes an int from -24 to 23 (SenML's labels), as a number: no
+    # encoding is made to sort by.
+    return key if key >= 0 else 0x1F - key
+
+
+def _encoded(key):
+    return bytes(encode(key))
 
 
 def decode(data):

@@ -73,10 +73,17 @@ _NAMES = (
 
 
 def code_name(code):
-    # "2.05 Content", "0.01 GET"; a code without a name gives just "c.dd".
-    text = "%d.%02d" % (code >> 5, code & 31)
+    # "2.05 Content", "0.01 GET"; a code without a name gives just "c.dd". The name is cut
+    # out of _NAMES, not split from it: a split would make 28 strings for each log line.
     i = _CODES.find(bytes((code,)))
-    return text if i < 0 else text + " " + _NAMES.split("|")[i]
+    if i < 0:
+        return "%d.%02d" % (code >> 5, code & 31)
+    start = 0
+    while i:
+        start = _NAMES.index("|", start) + 1
+        i -= 1
+    end = _NAMES.find("|", start)
+    return "%d.%02d %s" % (code >> 5, code & 31, _NAMES[start:] if end < 0 else _NAMES[start:end])
 
 
 class MessageError(Error):

@@ -38,8 +38,12 @@ def parse_path(segments):
     return tuple(ids)
 
 
+_PATH_FORMATS = ("/", "/%d", "/%d/%d", "/%d/%d/%d", "/%d/%d/%d/%d")
+
+
 def path_str(path):
-    return "/" + "/".join(str(i) for i in path)
+    # "/3/0/1": one string made, no generator or list.
+    return _PATH_FORMATS[len(path)] % tuple(path)
 
 
 def _object(model, path):

@@ -82,6 +82,16 @@ def encode(cf, base, records):
     raise Error(_NOT_ACCEPTABLE, "cannot answer %r in content format %r" % (base, cf))
 
 
+def under(path, base):
+    # Does path start with base? Compared in place: a slice would make a tuple per record.
+    if len(path) < len(base):
+        return False
+    for i in range(len(base)):
+        if path[i] != base[i]:
+            return False
+    return True
+
+
 def _entries(base, records):
     # TLV entries: Object Instances for /O, resources for /O/I, one Resource or Multiple
     # Resource for /O/I/R, one Resource Instance for /O/I/R/RI
@@ -91,7 +101,7 @@ def _entries(base, records):
     boxes = {}  # path prefix -> the entry list of its Object Instance or Multiple Resource
     for path, rtype, value in records:
         last = len(path) - 1
-        if path[:n] != base or not 1 < last < 4:
+        if not under(path, base) or not 1 < last < 4:
             raise ValueError(path)
         into = top
         for i in range(first, last):

@@ -29,23 +29,33 @@ _WS = b" \t\r\n"
 
 
 def encode(links):
+    # The pieces go into one list and are joined once; literal pieces are constants, so
+    # only values make strings.
     out = []
     for uri, attrs in links:
         if ">" in uri:
             raise ValueError(uri)  # a URI cannot hold ">"
-        out.append("<" + uri + ">")
+        if out:
+            out.append(",")
+        out.append("<")
+        out.append(uri)
+        out.append(">")
         for name, value in attrs:
-            out.append(";" + name)
+            out.append(";")
+            out.append(name)
             if isinstance(value, str):
-                out.append('="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+                out.append('="')
+                out.append(value.replace("\\", "\\\\").replace('"', '\\"') if '"' in value or "\\" in value else value)
+                out.append('"')
             elif isinstance(value, bytes):
-                out.append("=" + value.decode())  # a token written as it is: ver=1.1
+                out.append("=")
+                out.append(value.decode())  # a token written as it is: ver=1.1
             elif value is not None:
                 # an int as digits, 1.1 as "1.1" on both; a float whose repr has an
                 # exponent (1e+16) parses back as a str
-                out.append("=%r" % value)
-        out.append(",")
-    return "".join(out[:-1])
+                out.append("=")
+                out.append(repr(value))
+    return "".join(out)
 
 
 def _fail(b, i, expected):

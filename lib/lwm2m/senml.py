@@ -22,6 +22,7 @@
 import json
 
 from lwm2m import Error, text
+from lwm2m.formats import under
 
 from micropython import const
 
@@ -74,19 +75,19 @@ def _out(rtype, value, lw):
 
 
 def _encode(base, records, lw):
-    n = len(base)
-    parts = []
+    # One string per record, joined once with the head and the tail around them: the body is
+    # not copied again into a formatted document.
+    parts = ['{"bn":"%s","e":[' % _base_name(base, records) if lw else "["]
     for path, rtype, value in records:
-        if path[:n] != base:
+        if not under(path, base):
             raise ValueError(path)
-        parts.append('{"n":"%s","%s":%s}' % (_ids(path[n:]), _key(rtype, lw), _out(rtype, value, lw)))
-    bn = _base_name(base, records)
-    body = ",".join(parts)
-    if lw:
-        return ('{"bn":"%s","e":[%s]}' % (bn, body)).encode()
-    if not parts:
-        return b"[]"
-    return ('[{"bn":"%s",%s]' % (bn, body[1:])).encode()
+        if len(parts) > 1:
+            parts.append(",")
+        parts.append('{"n":"%s","%s":%s}' % (_ids(path[len(base):]), _key(rtype, lw), _out(rtype, value, lw)))
+    if not lw and len(parts) > 1:
+        parts[1] = '{"bn":"%s",%s' % (_base_name(base, records), parts[1][1:])
+    parts.append("]}" if lw else "]")
+    return "".join(parts).encode()
 
 
 def _base_name(base, records):
@@ -129,7 +130,7 @@ def encode_cbor(base, records):
     n = len(base)
     items = []
     for path, rtype, value in records:
-        if path[:n] != base:
+        if not under(path, base):
             raise ValueError(path)
         items.append({0: _ids(path[n:]), _CBOR_KEYS[_key(rtype, False)]: cbor_item(rtype, value)})
     if items:
