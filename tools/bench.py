@@ -451,7 +451,7 @@ def firmware_figures():
         compile_lib(out)
         f = vm_run("bench_firmware", dict(os.environ, MPVM_LIB=out))
     print("== firmware update (MicroPython VM, lib/ as .mpy; the Pico W's bundle sink on the VM's memory filesystem) ==")
-    print("%-44s %7s B  (target <= 8192; after it, lwm2m.download unloaded, %s B stay: the duplicate cache, the progress)"
+    print("%-44s %7s B  (target <= 8192; %s B stay after it, lwm2m.download unloaded)"
           % ("heap above idle during a 64 KiB pull", f["pull_64k_bytes"], f["after_64k_bytes"]))
     print("%-44s %7s B" % ("heap above idle during a 256 KiB pull", f["pull_256k_bytes"]))
     print("%-44s %7s B  (with the duplicate cache its requests fill, capped)" % (
