@@ -95,3 +95,29 @@ def test_an_observe_composite_notifies_the_paths_together_until_cancelled():
     assert cancel.code == 0x45 and cancel.get(6) is None
     light.set(5850, False)
     assert [m for m in peer.settle(500) if m.token == b"oc"] == []
+
+
+def test_an_observe_composite_takes_the_shortest_pmax_and_pmin_of_its_paths():
+    # pmax=10 on one path (the other has none): notified at 10 s with no change; pmin=5 on
+    # a path and 20 on the other: a change waits for the shorter, 5 s.
+    client, peer, _reg = registered()
+    light = client.model.add_instance(3311, 0, {5850: False})
+    peer.settle(20)
+    for path, query in (("/3311/0/5850", ["pmax=10", "pmin=5"]), ("/3/0/0", ["pmin=20"])):
+        peer.mid += 1
+        msg = coap.Message(CON, 0x03, peer.mid, b"wa", b"")
+        msg.set_path(path)
+        for q in query:
+            msg.add(15, q)
+        peer.inject(msg)
+        client.poll(30)
+        assert [m.code for m in peer.take() if m.mid == peer.mid] == [0x44]
+    first = _observe_composite(peer, ["/3/0/0", "/3311/0/5850"], 0, 100)
+    assert first.code == 0x45
+    light.set(5850, True)
+    assert [m for m in peer.settle(4000) if m.token == b"oc"] == []  # within the shortest pmin
+    notes = [m for m in peer.settle(5200) if m.token == b"oc"]
+    assert len(notes) == 1 and json.loads(notes[0].payload)[1] == {"n": "3311/0/5850", "vb": True}
+    assert [m for m in peer.settle(15000) if m.token == b"oc"] == []
+    notes = [m for m in peer.settle(15300) if m.token == b"oc"]  # no change: the shortest pmax, 10 s after
+    assert len(notes) == 1

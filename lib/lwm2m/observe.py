@@ -167,24 +167,40 @@ class Observer:
             if obs.server == server:
                 self._resolve(obs)
 
-    def _resolve(self, obs):
-        # Effective attributes: resource over instance over object, then the server defaults.
-        table = self.attributes.get(obs.server, {})
+    def _merged(self, server, path):
+        # The attributes in effect on path: resource over instance over object.
+        table = self.attributes.get(server, {})
         merged = {}
-        for n in range(1, len(obs.path) + 1):
-            merged.update(table.get(obs.path[:n], {}))
-        pmin, pmax = self.defaults(obs.server)
-        pmin = (merged.get("pmin", pmin) or 0) * 1000
-        pmax = (merged.get("pmax", pmax) or 0) * 1000
-        if not 0 < pmax or pmax < pmin:  # pmax below pmin is ignored (TS Core 5.1.2)
-            pmax = max(self.con_interval, pmin)
+        for n in range(1, len(path) + 1):
+            merged.update(table.get(path[:n], {}))
+        return merged
+
+    def _resolve(self, obs):
+        # Effective attributes, then the server defaults. Of an Observe-Composite, each path's:
+        # it is notified at the shortest pmax of its paths, a change after the shortest pmin
+        # (and likewise epmin, epmax); gt, lt and st compare one number, so they apply to a
+        # single observation only.
+        default_pmin, default_pmax = self.defaults(obs.server)
+        pmin = pmax = epmin = epmax = None
+        for path in obs.paths or (obs.path,):
+            merged = self._merged(obs.server, path)
+            low = (merged.get("pmin", default_pmin) or 0) * 1000
+            high = (merged.get("pmax", default_pmax) or 0) * 1000
+            if not 0 < high or high < low:  # pmax below pmin is ignored (TS Core 5.1.2)
+                high = max(self.con_interval, low)
+            pmin = low if pmin is None else min(pmin, low)
+            pmax = high if pmax is None else min(pmax, high)
+            low = (merged.get("epmin") or 0) * 1000
+            high = (merged.get("epmax") or 0) * 1000
+            epmin = low if epmin is None else min(epmin, low)
+            if high:
+                epmax = high if epmax is None else min(epmax, high)
         obs.pmin_steps, obs.pmin_ms = divmod(pmin, _STEP_MS)
         obs.pmax_steps, obs.pmax_ms = divmod(pmax, _STEP_MS)
-        obs.gt = merged.get("gt")
-        obs.lt = merged.get("lt")
-        obs.st = merged.get("st")
-        epmin = (merged.get("epmin") or 0) * 1000
-        epmax = (merged.get("epmax") or 0) * 1000
+        single = {} if obs.paths else merged
+        obs.gt = single.get("gt")
+        obs.lt = single.get("lt")
+        obs.st = single.get("st")
         every = max(self.sample_ms, epmin) if obs.sampled and self.sample_ms else 0
         if epmax:
             every = min(every, epmax) if every else epmax
@@ -195,8 +211,8 @@ class Observer:
         # Registers (or renews, for the same token) an observation; the caller answers the
         # GET with the current value as notification 0. None when the server has as many
         # observations as it may: the GET is then answered as a plain Read (RFC 7641 4.1).
-        # paths: the paths of an Observe-Composite (path is then ()); its pmin and pmax are
-        # the server's defaults, attributes on its paths are not applied.
+        # paths: the paths of an Observe-Composite (path is then ()), whose attributes are
+        # combined as _resolve() says.
         self.cancel(server, token)
         if self.count(server) >= self.limit:
             return None
