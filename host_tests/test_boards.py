@@ -608,7 +608,6 @@ def _reboot_from_deep_sleep(esp, monkeypatch, after_ms):
     kept, clock = FakeRTC.kept, esp.clock
     again = Board("esp32", monkeypatch)
     again.clock.now_ms = clock.now_ms
-    again.shared._time = again.clock
     FakeRTC.kept = kept
     again.machine.cause = 4
     return again

@@ -84,11 +84,15 @@ def aiocoap_roundtrip(wire):
     return msg.encode()
 
 
+def vm_output(module, env=None):
+    # What a tools/vm module prints, run inside the MicroPython VM.
+    return subprocess.run(["node", "tools/mpvm.mjs", module], cwd=ROOT, check=True,
+                          capture_output=True, text=True, env=env).stdout
+
+
 def vm_run(module, env=None):
-    # The key=value lines a tools/vm module prints, run inside the MicroPython VM.
-    out = subprocess.run(["node", "tools/mpvm.mjs", module], cwd=ROOT, check=True,
-                         capture_output=True, text=True, env=env).stdout
-    return dict(line.split("=", 1) for line in out.split() if "=" in line)
+    # The key=value lines a tools/vm module prints.
+    return dict(line.split("=", 1) for line in vm_output(module, env).split() if "=" in line)
 
 
 def vm_figures():
@@ -165,10 +169,8 @@ REQUEST_TARGET = 4 * 1024
 
 def _request_heaps(env):
     # [(request, bytes the heap grew by while answering it, the answer)] (tools/vm/bench_requests.py)
-    out = subprocess.run(["node", "tools/mpvm.mjs", "bench_requests"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
     rows = []
-    for line in out.splitlines():
+    for line in vm_output("bench_requests", env).splitlines():
         if line.startswith("request "):
             name, grown, code, size = line[8:].split("|")
             rows.append((name, int(grown), "%s, %s B" % (code, size)))
@@ -176,10 +178,8 @@ def _request_heaps(env):
 
 
 def _module_heaps(env):
-    out = subprocess.run(["node", "tools/mpvm.mjs", "bench_modules"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
     heaps = {}
-    for line in out.splitlines():
+    for line in vm_output("bench_modules", env).splitlines():
         if line.startswith("module "):
             _tag, name, kept, _state = line.split()
             heaps[name] = int(kept)

@@ -339,7 +339,7 @@ def deploy(port, board="esp32", root=ROOT, out=None, runner=run_mpremote, force=
     log("deploy: %d files for BOARD=%s staged in %s" % (len(entries), board, _relative(out, root)))
     image, shadows = None, ()
     if use_romfs:
-        image, entries, shadows = split_romfs(entries, out)
+        image, rest, shadows = split_romfs(entries, out)
         size = romfs_size(port, runner)
         if not size:
             raise DeployError("the board on %s has no ROMFS partition (vfs.rom_ioctl found none). Deploy "
@@ -350,7 +350,8 @@ def deploy(port, board="esp32", root=ROOT, out=None, runner=run_mpremote, force=
             raise DeployError("the ROMFS image (%d bytes) is larger than the board's ROMFS partition (%d bytes)"
                               % (image.stat().st_size, size))
         log("deploy: %d modules in a ROMFS image of %d bytes (%s), for a partition of %d bytes"
-            % (len(shadows) // 2, image.stat().st_size, _relative(image, root), size))
+            % (len(entries) - len(rest), image.stat().st_size, _relative(image, root), size))
+        entries = rest
     copied, unchanged, removed = session(port, entries, runner, force, reset, sleep, log, image, shadows)
     log("deploy: %d copied, %d skipped as unchanged (mpremote found the same sha256 on the board)%s"
         % (copied, unchanged, ", %d stale removed" % removed if removed else ""))

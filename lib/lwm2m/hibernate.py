@@ -58,10 +58,10 @@ def restore(client, data, slept_ms):
         client.log("sleep state of other servers: registering anew")
         return False
     now = client.now
+    links_changed = links != binascii.crc32(client.links())  # instances made before the sleep are gone
     for server, entry in zip(client.servers, servers):
         _restore_server(client, server, entry, now, slept_ms)
-        if links != binascii.crc32(client.links()):
-            server.links_changed = True  # instances made before the sleep are gone: say so
+        server.links_changed = server.links_changed or links_changed
     client.exchange._mid = mid
     observer = client.observer
     observer.seq = seq

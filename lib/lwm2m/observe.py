@@ -197,7 +197,7 @@ class Observer:
                 epmax = high if epmax is None else min(epmax, high)
         obs.pmin_steps, obs.pmin_ms = divmod(pmin, _STEP_MS)
         obs.pmax_steps, obs.pmax_ms = divmod(pmax, _STEP_MS)
-        single = {} if obs.paths else merged
+        single = {} if obs.paths else merged  # merged: the attributes of a single observation's one path
         obs.gt = single.get("gt")
         obs.lt = single.get("lt")
         obs.st = single.get("st")
