@@ -69,8 +69,9 @@ def _same(a, b):
 @given(_LINKS)
 def test_link_round_trip(links):
     encoded = link.encode(links)
+    assert type(encoded) is bytearray
     _same(link.parse(encoded), links)
-    _same(link.parse(encoded.encode()), links)
+    _same(link.parse(str(encoded, "utf-8")), links)
 
 
 def _check_parsed(got):

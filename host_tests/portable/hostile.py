@@ -471,19 +471,28 @@ def _prefix(paths):
     return first[:n]
 
 
+def _value_field(rtype, lw):
+    # the field holding a value of this type (TS Core 7.4.4 and 7.4.5)
+    if rtype in "iuft":
+        return "v"
+    if lw:
+        return {"b": "bv", "l": "ov"}.get(rtype, "sv")
+    return {"b": "vb", "l": "vlo", "o": "vd"}.get(rtype, "vs")
+
+
 def json_payload(base, records, lw):
     # SenML JSON (lw False) or LwM2M JSON of the records, with the base name the longest
     # common prefix of the target and the records' paths.
     prefix = _prefix([base] + [r[0] for r in records])
     try:
-        return senml.encode_lwm2m(prefix, records) if lw else senml.encode(prefix, records)
+        return formats.encode(11543, prefix, records) if lw else formats.encode(110, prefix, records)
     except Exception:  # a value the encoder refuses: written by hand
         pass
     n = len(prefix)
     parts = []
     for path, rtype, value in records:
         name = "/".join([str(i) for i in path[n:]])
-        parts.append('{"n":"%s","%s":%s}' % (name, senml._key(rtype, lw), _json_text(value, lw)))
+        parts.append('{"n":"%s","%s":%s}' % (name, _value_field(rtype, lw), _json_text(value, lw)))
     bn = path_str(prefix) + "/"
     if lw:
         return ('{"bn":"%s","e":[%s]}' % (bn, ",".join(parts))).encode()

@@ -308,7 +308,7 @@ def discover(model, path):
             elif oid == _SERVER and inst.has(0):
                 attrs.append(("ssid", inst.get(0)))
             links.append(("/%d/%d" % (oid, iid), attrs))
-    return 0x45, _LINK_FORMAT, link.encode(links).encode()
+    return 0x45, _LINK_FORMAT, link.encode(links)
 
 
 def check(model):

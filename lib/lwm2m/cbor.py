@@ -20,7 +20,7 @@ def _bad(why):
     raise Error(_BAD_REQUEST, "CBOR: " + why)
 
 
-def _head(out, major, n):
+def head(out, major, n):
     # The initial byte and argument, shortest form.
     major <<= 5
     if n < 24:
@@ -41,6 +41,12 @@ def _head(out, major, n):
         raise ValueError("integer beyond 64 bits")
 
 
+def put_text(out, raw):
+    # A text string of the UTF-8 bytes raw.
+    head(out, 3, len(raw))
+    out += raw
+
+
 def encode(item, out=None):
     # The bytes of item: int, float, bool, None, str, bytes, list or tuple, dict.
     if out is None:
@@ -49,21 +55,19 @@ def encode(item, out=None):
         out.append(0xF5 if item is True else 0xF4 if item is False else 0xF6)
     elif type(item) is int:
         if item >= 0:
-            _head(out, 0, item)
+            head(out, 0, item)
         else:
-            _head(out, 1, -1 - item)
+            head(out, 1, -1 - item)
     elif type(item) is float:
         out.append(0xFB)
         out += struct.pack(">d", item)
     elif type(item) is str:
-        raw = item.encode()
-        _head(out, 3, len(raw))
-        out += raw
+        put_text(out, item.encode())
     elif type(item) in (bytes, bytearray):
-        _head(out, 2, len(item))
+        head(out, 2, len(item))
         out += item
     elif type(item) in (list, tuple):
-        _head(out, 4, len(item))
+        head(out, 4, len(item))
         for each in item:
             encode(each, out)
     elif type(item) is dict:
@@ -74,7 +78,7 @@ def encode(item, out=None):
         for key in keys:
             small = small and type(key) is int and -25 < key < 24
         keys.sort(key=_small_order if small else _encoded)
-        _head(out, 5, len(keys))
+        head(out, 5, len(keys))
         for key in keys:
             encode(key, out)
             encode(item[key], out)

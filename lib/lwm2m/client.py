@@ -312,7 +312,7 @@ class Client:
                 links.append(("/%d" % oid, []))
             for iid in sorted(obj.instances):
                 links.append(("/%d/%d" % (oid, iid), []))
-        return link.encode(links).encode()
+        return link.encode(links)
 
     def _tree_changed(self):
         for server in self.servers:

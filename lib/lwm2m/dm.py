@@ -91,30 +91,30 @@ def target_type(model, path):
     return None if len(path) == 2 else obj.rtype(_present(obj, inst, path))
 
 
-def _records_of(obj, inst, rid, out, riid=None):
-    # Appends the records of one resource (every instance of a multiple one).
+def _records_of(obj, inst, rid, add, riid=None):
+    # The records of one resource (every instance of a multiple one), to add(path, rtype, value).
     value = inst.get(rid)
     rtype = obj.rtype(rid)
     base = (obj.oid, inst.iid, rid)
     if obj.is_multiple(rid):
         for i in sorted(value):
             if riid is None or i == riid:
-                out.append((base + (i,), rtype, value[i]))
+                add(base + (i,), rtype, value[i])
     else:
-        out.append((base, rtype, value))
+        add(base, rtype, value)
 
 
-def read_records(model, path, visible=None):
-    # The records a Read of `path` gives; of an object, only the instances visible(instance)
-    # allows when given (those the server may read).
-    out = []
+def read_into(add, model, path, visible=None):
+    # Gives add(path, rtype, value) each record a Read of `path` gives, in path order; of an
+    # object, only the instances visible(instance) allows when given (those the server may
+    # read).
     if len(path) >= 3:
         obj, inst = _instance(model, path)
         rid = _present(obj, inst, path)
         if not obj.allows(rid, "R"):
             raise Error(_METHOD_NOT_ALLOWED, "%s is not readable" % path_str(path[:3]))
-        _records_of(obj, inst, rid, out, path[3] if len(path) == 4 else None)
-        return out
+        _records_of(obj, inst, rid, add, path[3] if len(path) == 4 else None)
+        return
     if len(path) == 2:
         obj, inst = _instance(model, path)
         instances = (inst,)
@@ -124,7 +124,13 @@ def read_records(model, path, visible=None):
     for inst in instances:
         for rid in sorted(obj.resources):
             if obj.allows(rid, "R") and inst.has(rid):
-                _records_of(obj, inst, rid, out)
+                _records_of(obj, inst, rid, add)
+
+
+def read_records(model, path, visible=None):
+    # The records of a Read of `path`, as a list (read_into says which).
+    out = []
+    read_into(lambda *record: out.append(record), model, path, visible)
     return out
 
 
@@ -133,10 +139,20 @@ def _instances(obj, visible):
 
 
 def read(model, path, accept, visible=None):
-    records = read_records(model, path, visible)
-    single = len(path) == 4 or (len(path) == 3 and not model.object(path[0]).is_multiple(path[2]))
-    cf = formats.default_format(path, single) if accept is None else accept
-    return _CONTENT, cf, formats.encode(cf, path, records)
+    # The answer to a Read, written as the model is walked (no list of records).
+    cf = formats.default_format(path, _single(model, path)) if accept is None else accept
+    w = formats.writer(cf, path)
+    read_into(w.add, model, path, visible)
+    return _CONTENT, cf, w.end()
+
+
+def _single(model, path):
+    # Does a Read of path give one value: a resource instance, or a resource that is not
+    # multiple? (Of a path that does not exist, the Read fails anyway.)
+    if len(path) != 3:
+        return len(path) == 4
+    obj = model.object(path[0])
+    return obj is not None and path[2] in obj.resources and not obj.is_multiple(path[2])
 
 
 def rtype_of(model, base):
@@ -346,40 +362,52 @@ def delete(model, path):
 
 
 def discover(model, path, attributes_of, visible=None):
-    # The link-format Discover answer: the target with its attributes, then what is below it.
-    # attributes_of(path) -> [(name, value)] of the Write-Attributes set on that path; of an
-    # object, only the instances visible(instance) allows when given.
+    # The link-format Discover answer: the target with its attributes, then what is below it,
+    # written as the model is walked. attributes_of(path) -> [(name, value)] of the
+    # Write-Attributes set on that path; of an object, only the instances visible(instance)
+    # allows when given.
     obj = _object(model, path)
-    links = []
+    w = link.Writer()
     if len(path) == 1:
-        attrs = attributes_of(path)
+        w.link(path)
         if obj.version != "1.0":
-            attrs = [("ver", obj.version.encode())] + attrs
-        links.append((path_str(path), attrs))
+            w.attr("ver", obj.version.encode())
+        _attrs(w, attributes_of(path))
         for inst in _instances(obj, visible):
-            links.append((path_str((obj.oid, inst.iid)), attributes_of((obj.oid, inst.iid))))
-            _resource_links(obj, inst, links, attributes_of, False)
-        return _CONTENT, _LINK_FORMAT, link.encode(links).encode()
+            ipath = (obj.oid, inst.iid)
+            w.link(ipath)
+            _attrs(w, attributes_of(ipath))
+            _resource_links(w, obj, inst, None)
+        return _CONTENT, _LINK_FORMAT, w.end()
     _obj, inst = _instance(model, path)
     if len(path) == 2:
-        links.append((path_str(path), attributes_of(path)))
-        _resource_links(obj, inst, links, attributes_of, True)
+        w.link(path)
+        _attrs(w, attributes_of(path))
+        _resource_links(w, obj, inst, attributes_of)
     else:
         rid = _present(obj, inst, path)
         if len(path) == 4:
             raise Error(_METHOD_NOT_ALLOWED, "Discover of a resource instance")
-        _resource_links(obj, inst, links, attributes_of, True, rid)
-    return _CONTENT, _LINK_FORMAT, link.encode(links).encode()
+        _resource_links(w, obj, inst, attributes_of, rid)
+    return _CONTENT, _LINK_FORMAT, w.end()
 
 
-def _resource_links(obj, inst, links, attributes_of, with_attrs, only=None):
+def _attrs(w, attrs):
+    for name, value in attrs:
+        w.attr(name, value)
+
+
+def _resource_links(w, obj, inst, attributes_of, only=None):
+    # The links of an instance's resources, with their attributes when attributes_of is given
+    # (an object's Discover lists resources bare, but for dim).
     for rid in sorted(obj.resources):
         if only is not None and rid != only:
             continue
         if not inst.has(rid) and not obj.allows(rid, "E"):
             continue
         rpath = (obj.oid, inst.iid, rid)
-        attrs = attributes_of(rpath) if with_attrs else []
+        w.link(rpath)
         if obj.is_multiple(rid) and inst.has(rid):
-            attrs = [("dim", len(inst.get(rid)))] + attrs
-        links.append((path_str(rpath), attrs))
+            w.attr("dim", len(inst.get(rid)))
+        if attributes_of is not None:
+            _attrs(w, attributes_of(rpath))

@@ -1,5 +1,7 @@
 # Content-format dispatch: records (path, rtype, value) to a payload and back, by the
-# content-format number, for a request target `base` (a tuple of 1 to 4 ids).
+# content-format number, for a request target `base` (a tuple of 1 to 4 ids). A Read is
+# written as lwm2m.dm walks the model, record by record into one bytearray (writer()), with
+# no list of records or pieces held: that is what keeps the heap of a request small.
 #
 # Formats: plain text 0, octet-stream 42 and CBOR 60 (one resource or resource instance: the
 # target itself), TLV 11542, SenML JSON 110, SenML CBOR 112 and LwM2M JSON 11543. The pre-1.0 numbers 1541 (text),
@@ -7,7 +9,7 @@
 # 1542 gets TLV, and the caller labels it with the number that was asked for.
 #
 # Errors: a format that cannot answer a read (text for an instance, any unknown number)
-# gives 4.06 from encode(); a format that cannot carry a write gives 4.15 from decode(),
+# gives 4.06 from encode() and a writer's end(); a format that cannot carry a write gives 4.15 from decode(),
 # also text or octet-stream sent to an object or an instance (the number is known but not
 # for that target; text.decode_opaque answers a non-opaque resource the same way); a payload
 # that is malformed or names other ids than the target gives 4.00.
@@ -37,11 +39,6 @@ _BAD_REQUEST = const(0x80)  # 4.00
 _NOT_ACCEPTABLE = const(0x86)  # 4.06
 _UNSUPPORTED = const(0x8F)  # 4.15
 
-# TLV entry kinds, as in tlv.py
-_OBJECT_INSTANCE = const(0)
-_RESOURCE_INSTANCE = const(1)
-_MULTIPLE_RESOURCE = const(2)
-_RESOURCE = const(3)
 # Path length of an entry by kind: Object Instance 2, Resource Instance 4, the others 3
 _DEPTH = const(b"\x02\x04\x03\x03")
 
@@ -62,24 +59,53 @@ def default_format(base, single):
     return _TEXT if single and len(base) > 2 else _TLV
 
 
-def encode(cf, base, records):
+def writer(cf, base):
+    # What writes the answer to a Read of `base` in format cf: add(path, rtype, value) for
+    # each record, in path order, then end() gives the payload. A format that cannot answer
+    # (text for an instance, any unknown number) gives 4.06 from end(), so that a Read's own
+    # errors (4.04, 4.05) come first.
     cf = _same(cf)
     if cf == _TLV:
-        return bytes(tlv.encode(_entries(base, records)))
+        return tlv.Writer(base)
     if cf == _SENML_JSON or cf == _JSON or cf == _SENML_CBOR:
         from lwm2m import senml  # loaded when a server first uses SenML
 
-        if cf == _SENML_CBOR:
-            return senml.encode_cbor(base, records)
-        return senml.encode(base, records) if cf == _SENML_JSON else senml.encode_lwm2m(base, records)
-    if (cf == _TEXT or cf == _OPAQUE or cf == _CBOR) and len(records) == 1 and records[0][0] == base:
-        path, rtype, value = records[0]
-        if cf == _CBOR:
-            from lwm2m import cbor, senml
+        return senml.Writer(cf, base)
+    return _Single(cf, base)
 
-            return bytes(cbor.encode(senml.cbor_item(rtype, value)))
-        return text.encode_opaque(value, rtype) if cf else text.encode(value, rtype)
-    raise Error(_NOT_ACCEPTABLE, "cannot answer %r in content format %r" % (base, cf))
+
+def encode(cf, base, records):
+    # The payload of records (path, rtype, value) under base, in path order for TLV.
+    w = writer(cf, base)
+    for path, rtype, value in records:
+        if not under(path, base) or not 1 < len(path) - 1 < 4:
+            raise ValueError(path)
+        w.add(path, rtype, value)
+    return w.end()
+
+
+class _Single:
+    # Plain text, octet-stream and CBOR (60): the target's one value.
+    def __init__(self, cf, base):
+        self.cf = cf
+        self.base = base
+        self.record = None
+        self.count = 0
+
+    def add(self, path, rtype, value):
+        self.record = (path, rtype, value)
+        self.count += 1
+
+    def end(self):
+        cf = self.cf
+        if (cf == _TEXT or cf == _OPAQUE or cf == _CBOR) and self.count == 1 and self.record[0] == self.base:
+            path, rtype, value = self.record
+            if cf == _CBOR:
+                from lwm2m import cbor, senml
+
+                return cbor.encode(senml.cbor_item(rtype, value))
+            return text.encode_opaque(value, rtype) if cf else text.encode(value, rtype)
+        raise Error(_NOT_ACCEPTABLE, "cannot answer %r in content format %r" % (self.base, cf))
 
 
 def under(path, base):
@@ -90,28 +116,6 @@ def under(path, base):
         if path[i] != base[i]:
             return False
     return True
-
-
-def _entries(base, records):
-    # TLV entries: Object Instances for /O, resources for /O/I, one Resource or Multiple
-    # Resource for /O/I/R, one Resource Instance for /O/I/R/RI
-    n = len(base)
-    first = n - 1 if n > 2 else n  # index in the path of the top-level entries' ids
-    top = []
-    boxes = {}  # path prefix -> the entry list of its Object Instance or Multiple Resource
-    for path, rtype, value in records:
-        last = len(path) - 1
-        if not under(path, base) or not 1 < last < 4:
-            raise ValueError(path)
-        into = top
-        for i in range(first, last):
-            box = boxes.get(path[: i + 1])
-            if box is None:
-                box = boxes[path[: i + 1]] = []
-                into.append((_OBJECT_INSTANCE if i == 1 else _MULTIPLE_RESOURCE, path[i], box))
-            into = box
-        into.append((_RESOURCE if last == 2 else _RESOURCE_INSTANCE, path[last], tlv.pack(value, rtype)))
-    return top
 
 
 def decode(cf, base, payload, rtype_of):

@@ -14,7 +14,7 @@
 # Empty text (or only whitespace) is []. Input is a str or UTF-8 bytes (a str that cannot be
 # encoded, with a lone surrogate, is refused too). Errors name the character offset.
 from lwm2m import Error
-from lwm2m.text import isdec
+from lwm2m.text import isdec, put_int
 
 from micropython import const
 
@@ -28,34 +28,62 @@ _BACKSLASH = const(0x5C)  # \
 _WS = b" \t\r\n"
 
 
-def encode(links):
-    # The pieces go into one list and are joined once; literal pieces are constants, so
-    # only values make strings.
-    out = []
-    for uri, attrs in links:
-        if ">" in uri:
-            raise ValueError(uri)  # a URI cannot hold ">"
+class Writer:
+    # A document written into one bytearray as it goes: link(uri) starts each link (uri a
+    # str, or a tuple of ids for "/3/0/1"), attr(name, value) adds to the last one, end()
+    # gives the bytes.
+    def __init__(self):
+        self.out = bytearray()
+
+    def link(self, uri):
+        out = self.out
         if out:
-            out.append(",")
-        out.append("<")
-        out.append(uri)
-        out.append(">")
+            out.append(_COMMA)
+        out.append(_LT)
+        if type(uri) is str:
+            if ">" in uri:
+                raise ValueError(uri)  # a URI cannot hold ">"
+            out += uri.encode()
+        else:
+            for i in uri:
+                out.append(47)  # /
+                put_int(out, i)
+        out.append(0x3E)  # >
+
+    def attr(self, name, value):
+        out = self.out
+        out.append(_SEMI)
+        out += name.encode()
+        if value is None:
+            return
+        out.append(_EQ)
+        if isinstance(value, str):
+            if '"' in value or "\\" in value:
+                value = value.replace("\\", "\\\\").replace('"', '\\"')
+            out.append(_QUOTE)
+            out += value.encode()
+            out.append(_QUOTE)
+        elif isinstance(value, bytes):
+            out += value  # a token written as it is: ver=1.1
+        elif type(value) is int and value >= 0:
+            put_int(out, value)
+        else:
+            # a negative int as digits, 1.1 as "1.1" on both; a float whose repr has an
+            # exponent (1e+16) parses back as a str
+            out += repr(value).encode()
+
+    def end(self):
+        return self.out
+
+
+def encode(links):
+    # The bytes of a document [(uri, [(name, value)])].
+    w = Writer()
+    for uri, attrs in links:
+        w.link(uri)
         for name, value in attrs:
-            out.append(";")
-            out.append(name)
-            if isinstance(value, str):
-                out.append('="')
-                out.append(value.replace("\\", "\\\\").replace('"', '\\"') if '"' in value or "\\" in value else value)
-                out.append('"')
-            elif isinstance(value, bytes):
-                out.append("=")
-                out.append(value.decode())  # a token written as it is: ver=1.1
-            elif value is not None:
-                # an int as digits, 1.1 as "1.1" on both; a float whose repr has an
-                # exponent (1e+16) parses back as a str
-                out.append("=")
-                out.append(repr(value))
-    return "".join(out)
+            w.attr(name, value)
+    return w.end()
 
 
 def _fail(b, i, expected):

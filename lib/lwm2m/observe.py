@@ -143,8 +143,12 @@ class Observer:
         self.sample_ms = _SAMPLE_MS
 
     def attributes_of(self, server, path):
-        # The attributes set on exactly this path, as link attributes for Discover.
-        attrs = self.attributes.get(server, {}).get(path, {})
+        # The attributes set on exactly this path, as link attributes for Discover (no list
+        # made for a path without any).
+        table = self.attributes.get(server)
+        attrs = table.get(path) if table else None
+        if not attrs:
+            return ()
         return [(name, attrs[name]) for name in _ATTRIBUTES if name in attrs]
 
     def write_attributes(self, server, path, query, rtype):

@@ -22,33 +22,35 @@
 import json
 
 from lwm2m import Error, text
-from lwm2m.formats import under
 
 from micropython import const
 
 _BAD_REQUEST = const(0x80)  # 4.00
-_KEYS = const(("v", "vs", "vb", "vd", "vlo"))  # SenML value fields
-# SenML CBOR labels (RFC 8428 6) of the fields used here; "vlo" stays a text label
+# The value field of each kind of value, by _field(): numbers, strings, booleans, opaque,
+# object links; in SenML (JSON names, then CBOR labels, "vlo" staying a text label), in
+# LwM2M JSON, and as the JSON writer puts them.
+_KEYS = const(("v", "vs", "vb", "vd", "vlo"))
+_CBOR_KEYS = const((2, 3, 4, 8, "vlo"))
+_LW_KEYS = const(("v", "sv", "bv", "sv", "ov"))
+_PUT_KEYS = const((b'","v":', b'","vs":', b'","vb":', b'","vd":', b'","vlo":'))
+_PUT_LW_KEYS = const((b'","v":', b'","sv":', b'","bv":', b'","sv":', b'","ov":'))
+# SenML CBOR labels (RFC 8428 6) of the fields read here, by their JSON names
 _LABELS = {-2: "bn", -3: "bt", 0: "n", 2: "v", 3: "vs", 4: "vb", 6: "t", 8: "vd"}
-_CBOR_KEYS = {"bn": -2, "n": 0, "v": 2, "vs": 3, "vb": 4, "vd": 8, "vlo": "vlo"}
-_LW_KEYS = const(("v", "sv", "bv", "ov"))  # LwM2M JSON value fields
 
 
 def _bad(expected):
     raise Error(_BAD_REQUEST, "JSON: expected " + expected)
 
 
-def _key(rtype, lw):
-    # the value field of a resource type, in LwM2M JSON when lw
+def _field(rtype):
+    # the index of a resource type's value field in the tables above
     if rtype in "iuft":
-        return "v"
+        return 0
     if rtype == "b":
-        return "bv" if lw else "vb"
+        return 2
     if rtype == "l":
-        return "ov" if lw else "vlo"
-    if lw:
-        return "sv"
-    return "vd" if rtype == "o" else "vs"
+        return 4
+    return 3 if rtype == "o" else 1
 
 
 def _ids(path):
@@ -58,54 +60,117 @@ def _ids(path):
 # -- encoding ---------------------------------------------------------------------------
 
 
-def _out(rtype, value, lw):
-    # JSON text of one value; ValueError or TypeError for a value its type cannot hold
+def _put_ids(out, path, start):
+    # path[start:] as "6/1"
+    for i in range(start, len(path)):
+        if i > start:
+            out.append(47)  # /
+        text.put_int(out, path[i])
+
+
+def _put_json(out, rtype, value, lw):
+    # the JSON text of one value; ValueError or TypeError for a value its type cannot hold
     if rtype == "b":
-        return "true" if value else "false"
-    if rtype in "sc":
+        out += b"true" if value else b"false"
+    elif rtype in "sc":
         if type(value) is not str:
             raise TypeError(rtype)
-        return json.dumps(value)
-    s = str(text.encode(value, rtype), "ascii")  # range-checked; ValueError for a bad type
-    if rtype in "iuft":
-        return s
-    if rtype == "o" and not lw:
-        s = s.replace("+", "-").replace("/", "_").rstrip("=")
-    return '"%s"' % s
+        out += json.dumps(value).encode()
+    else:
+        raw = text.encode(value, rtype)  # range-checked; ValueError for a bad type
+        if rtype in "iuft":
+            out += raw
+            return
+        if rtype == "o" and not lw:
+            raw = raw.replace(b"+", b"-").replace(b"/", b"_").rstrip(b"=")
+        out.append(34)  # "
+        out += raw
+        out.append(34)
 
 
-def _encode(base, records, lw):
-    # One string per record, joined once with the head and the tail around them: the body is
-    # not copied again into a formatted document.
-    parts = ['{"bn":"%s","e":[' % _base_name(base, records) if lw else "["]
-    for path, rtype, value in records:
-        if not under(path, base):
-            raise ValueError(path)
-        if len(parts) > 1:
-            parts.append(",")
-        parts.append('{"n":"%s","%s":%s}' % (_ids(path[len(base):]), _key(rtype, lw), _out(rtype, value, lw)))
-    if not lw and len(parts) > 1:
-        parts[1] = '{"bn":"%s",%s' % (_base_name(base, records), parts[1][1:])
-    parts.append("]}" if lw else "]")
-    return "".join(parts).encode()
+class Writer:
+    # SenML JSON, LwM2M JSON or SenML CBOR (cf 110, 11543 or 112) for a Read of base, written
+    # record by record into one bytearray: no record list, no strings of whole records.
+    def __init__(self, cf, base):
+        self.cf = cf
+        self.base = base
+        self.out = bytearray()
+        self.count = 0
+        self.alone = False  # the first record is the target itself: no other may follow
 
+    def _put_base_name(self, out, alone):
+        # "/3/0/" for the records under /3/0, "/3/0/9" for that resource alone (the only
+        # record is the target itself), "/" for no base (a Send or composite read, whose
+        # names are then "3/0/9" and the like)
+        out.append(47)  # /
+        if self.base:
+            _put_ids(out, self.base, 0)
+            if not alone:
+                out.append(47)
 
-def _base_name(base, records):
-    # "/3/0/" for the records under /3/0, "/3/0/9" for that resource alone, "/" for no base
-    # (a Send of several paths, whose names are then "3/0/9" and the like)
-    if not base:
-        return "/"
-    if len(records) == 1 and records[0][0] == base:
-        return "/" + _ids(base)
-    return "/" + _ids(base) + "/"
+    def add(self, path, rtype, value):
+        out = self.out
+        first = not self.count
+        if self.alone:
+            raise ValueError("%r after the target itself" % (path,))
+        self.alone = path == self.base
+        self.count += 1
+        if self.cf == 112:
+            return self._add_cbor(out, path, rtype, value, first)
+        lw = self.cf == 11543
+        if first:
+            out += b'{"bn":"' if lw else b'[{"bn":"'
+            self._put_base_name(out, self.alone)
+            out += b'","e":[{"n":"' if lw else b'","n":"'
+        else:
+            out += b',{"n":"'
+        _put_ids(out, path, len(self.base))
+        out += (_PUT_LW_KEYS if lw else _PUT_KEYS)[_field(rtype)]
+        _put_json(out, rtype, value, lw)
+        out.append(125)  # }
 
+    def _add_cbor(self, out, path, rtype, value, first):
+        # One map, its keys in the order of their encodings (deterministic CBOR, as
+        # lwm2m.cbor sorts them): n (0), then v, vs, vb or vd (2 to 8), then bn (-2), then
+        # "vlo".
+        from lwm2m import cbor
 
-def encode(base, records):
-    return _encode(base, records, False)
+        out.append(0xA3 if first else 0xA2)  # a map of 3 or 2 pairs
+        out.append(0)  # n
+        name = bytearray()
+        _put_ids(name, path, len(self.base))
+        cbor.put_text(out, name)
+        key = _CBOR_KEYS[_field(rtype)]
+        item = cbor_item(rtype, value)
+        if key != "vlo":
+            cbor.encode(key, out)
+            cbor.encode(item, out)
+        if first:
+            out.append(0x21)  # bn
+            name = bytearray()
+            self._put_base_name(name, self.alone)
+            cbor.put_text(out, name)
+        if key == "vlo":
+            cbor.encode(key, out)
+            cbor.encode(item, out)
 
+    def end(self):
+        out = self.out
+        if self.cf == 112:
+            from lwm2m import cbor
 
-def encode_lwm2m(base, records):
-    return _encode(base, records, True)
+            head = bytearray()
+            cbor.head(head, 4, self.count)  # the array of the maps, now that they are counted
+            out[0:0] = head
+        elif self.cf == 11543:
+            if not self.count:
+                out += b'{"bn":"'
+                self._put_base_name(out, False)
+                out += b'","e":['
+            out += b"]}"
+        else:
+            out += b"]" if self.count else b"[]"
+        return out
 
 
 def cbor_item(rtype, value):
@@ -122,22 +187,6 @@ def cbor_item(rtype, value):
     if rtype in "iut":
         return int(value)
     return bytes(value) if rtype == "o" else str(raw, "ascii")
-
-
-def encode_cbor(base, records):
-    from lwm2m import cbor
-
-    n = len(base)
-    items = []
-    for path, rtype, value in records:
-        if not under(path, base):
-            raise ValueError(path)
-        items.append({0: _ids(path[n:]), _CBOR_KEYS[_key(rtype, False)]: cbor_item(rtype, value)})
-    if items:
-        first = {-2: _base_name(base, records)}
-        first.update(items[0])
-        items[0] = first
-    return bytes(cbor.encode(items))
 
 
 # -- decoding ---------------------------------------------------------------------------
@@ -236,7 +285,7 @@ def _records(base, recs, bn, rtype_of, lw, cbor=False):
         name = bn + _str(rec, "n", "")
         path = _path(name, base)
         rtype = rtype_of(path)
-        key = _key(rtype, lw)
+        key = (_LW_KEYS if lw else _KEYS)[_field(rtype)]
         for k in _LW_KEYS if lw else _KEYS:
             if (k in rec) != (k == key):
                 _bad('"%s" and no other value for %s' % (key, name))

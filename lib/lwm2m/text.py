@@ -35,6 +35,14 @@ def isdec(s):
     return s != ""
 
 
+def put_int(out, n):
+    # Appends the decimal digits of n >= 0 to the bytearray out, with no string made
+    # (senml.py and link.py write with it).
+    if n >= 10:
+        put_int(out, n // 10)
+    out.append(48 + n % 10)
+
+
 def _int(s, lo, hi, what):
     # s: a str already known to be ASCII; lo <= value < hi
     t = s[1:] if s[:1] == "-" and lo < 0 else s

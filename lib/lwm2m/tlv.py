@@ -63,17 +63,65 @@ def encode(entries):
     for kind, ident, value in entries:
         if not kind & 1:
             value = encode(value)
-        n = len(value)
-        if kind & ~3 or ident & ~0xFFFF or n >> 24:
-            raise ValueError("TLV entry out of range")
-        idlen = 2 if ident >> 8 else 1
-        ltype = 0 if n < 8 else 1 if n < 0x100 else 2 if n < 0x10000 else 3
-        out.append(kind << 6 | (idlen - 1) * _ID16 | ltype << 3 | (0 if ltype else n))
-        out += ident.to_bytes(idlen, "big")
-        if ltype:
-            out += n.to_bytes(ltype, "big")
+        _header(out, kind, ident, len(value))
         out += value
     return out
+
+
+def _header(out, kind, ident, n):
+    # Appends the type byte, identifier and length of an entry whose value takes n bytes.
+    if kind & ~3 or ident & ~0xFFFF or n >> 24:
+        raise ValueError("TLV entry out of range")
+    ltype = 0 if n < 8 else 1 if n < 0x100 else 2 if n < 0x10000 else 3
+    out.append(kind << 6 | (_ID16 if ident >> 8 else 0) | ltype << 3 | (0 if ltype else n))
+    if ident >> 8:
+        out.append(ident >> 8)
+    out.append(ident & 0xFF)
+    while ltype:
+        ltype -= 1
+        out.append(n >> 8 * ltype & 0xFF)
+
+
+class Writer:
+    # The TLV of a Read of `base`, written into one bytearray as the records (path, rtype,
+    # value) come, those of one Object Instance or Multiple Resource together (as lwm2m.dm
+    # reads them; apart, they would make two entries of one id): Object Instances for /O,
+    # resources for /O/I, one Resource or Multiple Resource for /O/I/R, one Resource Instance
+    # for /O/I/R/RI. An Object Instance or Multiple Resource gets its header, inserted before
+    # its entries, once the first record outside it comes. What has no records does not
+    # appear.
+    def __init__(self, base):
+        n = len(base)
+        self.first = n - 1 if n > 2 else n  # index in a path of the top-level entries' ids
+        self.out = bytearray()
+        self.open = []  # (ident, start in out) of each container being written, outermost first
+
+    def add(self, path, rtype, value):
+        first = self.first
+        last = len(path) - 1
+        open = self.open
+        depth = 0  # how many of the open containers hold this record
+        while depth < len(open) and first + depth < last and open[depth][0] == path[first + depth]:
+            depth += 1
+        self._close(depth)
+        for i in range(first + depth, last):
+            open.append((path[i], len(self.out)))
+        raw = pack(value, rtype)
+        _header(self.out, RESOURCE if last == 2 else RESOURCE_INSTANCE, path[last], len(raw))
+        self.out += raw
+
+    def _close(self, depth):
+        out = self.out
+        open = self.open
+        while len(open) > depth:
+            ident, start = open.pop()
+            head = bytearray()
+            _header(head, OBJECT_INSTANCE if self.first + len(open) == 1 else MULTIPLE_RESOURCE, ident, len(out) - start)
+            out[start:start] = head
+
+    def end(self):
+        self._close(0)
+        return self.out
 
 
 # Struct codes by value length 1..8 ('_': not a valid length for the type).
