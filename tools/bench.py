@@ -137,12 +137,19 @@ def client_figures():
             if kind == "ROMFS":
                 requests = _request_heaps(env)
     f = figures[".mpy"]
-    print("== client in the MicroPython VM (objects 0, 1, 3, 4, 3303), by deployment ==")
+    print("== client in the MicroPython VM (objects 0, 1, 3, 4, 5, 3303), by deployment ==")
     print("%-44s %9s %9s %9s" % ("", *DEPLOYMENTS))
     print("%-44s %7s B %7s B %7s B" % ("heap kept by the imported modules", *(figures[k]["imports_bytes"] for k in DEPLOYMENTS)))
     print("%-44s %7s B %7s B %7s B" % ("client data after registration", *(figures[k]["registered_bytes"] for k in DEPLOYMENTS)))
     resident = {k: int(figures[k]["imports_bytes"]) + int(figures[k]["registered_bytes"]) for k in DEPLOYMENTS}
     print("%-44s %7d B %7d B %7d B" % ("resident, registered (modules + data)", *(resident[k] for k in DEPLOYMENTS)))
+    # micropython.qstr_info(): n_total_bytes is the pools' heap plus every name's text, which
+    # is copied into the heap from .py and .mpy files and stays in flash from ROMFS.
+    q = {k: {name: int(figures[k][name].rstrip(",")) for name in ("n_qstr", "n_str_data_bytes", "n_total_bytes")}
+         for k in DEPLOYMENTS}
+    print("%-44s %7d B %7d B %7d B  (%d names interned: pools, and their text from files)"
+          % ("  of it, interned names (qstrs)", *(q[k]["n_total_bytes"] - (q[k]["n_str_data_bytes"] if k == "ROMFS" else 0)
+                                                  for k in DEPLOYMENTS), q[".mpy"]["n_qstr"]))
     print("%-44s %9s %7d B %7d B  (frozen: needs a firmware build of the VM, not possible here)"
           % ("  target", "", RESIDENT_TARGETS[".mpy"], RESIDENT_TARGETS["ROMFS"]))
     print("%-44s %7s B  (heap_lock: %s; target 0)" % ("allocated per idle loop iteration", f["idle_poll_bytes"], f["idle_poll_heap_locked"]))
