@@ -50,9 +50,8 @@ class Blocks:
         if block1 is not None:
             return self._receive(request, addr, block1, dispatch, streams)
         block2 = request.block(_BLOCK2) if request.code == _GET else None
-        key = (request.path(), request.get(_ACCEPT))
         kept = self._out.get(addr)
-        if block2 and block2[0] and kept and kept[0] == key:
+        if block2 and block2[0] and kept and kept[0] == _key(request):
             response = coap.Message(0, _CONTENT)
             if kept[3] is not None:
                 response.add(_CONTENT_FORMAT, kept[3])
@@ -60,7 +59,7 @@ class Blocks:
         response = dispatch(request, addr, None)
         if response.code == _CONTENT and (block2 or len(response.payload) > 16 << SZX):
             num, szx = (block2[0], min(block2[2], SZX)) if block2 else (0, SZX)
-            return self._block(self._keep(key, response), num, szx, addr, response)
+            return self._block(self._keep(_key(request), response), num, szx, addr, response)
         return response
 
     def first(self, addr, key, response):
@@ -151,6 +150,12 @@ class Blocks:
         response = coap.Message(0, _TOO_LARGE, 0, b"", ("at most %d bytes" % self.cap).encode())
         response.add(_SIZE1, self.cap)
         return response
+
+
+def _key(request):
+    # What the blocks of one answer are asked with: the path and Accept (made only when
+    # blocks are at stake, not for every request).
+    return request.path(), request.get(_ACCEPT)
 
 
 def _continue(block1):

@@ -61,29 +61,24 @@ _SPECS = {
     _SIZE1: (_UINT, 0, 4),
 }
 
-# Names for logs: code _CODES[i] is called the i-th "|"-separated word of _NAMES.
+# Names for logs: code _CODES[i] is called _NAMES[i] (a constant tuple: nothing is made
+# per log line but the line).
 _CODES = b"\x01\x02\x03\x04\x05\x06\x07\x41\x42\x43\x44\x45\x5f\x80\x81\x82\x83\x84\x85\x86\x88\x89\x8c\x8d\x8f\xa0\xa1\xa3"
-_NAMES = (
-    "GET|POST|PUT|DELETE|FETCH|PATCH|iPATCH|Created|Deleted|Valid|Changed|Content|Continue|"
-    "Bad Request|Unauthorized|Bad Option|Forbidden|Not Found|Method Not Allowed|"
-    "Not Acceptable|Request Entity Incomplete|Conflict|Precondition Failed|"
-    "Request Entity Too Large|Unsupported Content-Format|Internal Server Error|"
-    "Not Implemented|Service Unavailable"
-)
+_NAMES = const((
+    "GET", "POST", "PUT", "DELETE", "FETCH", "PATCH", "iPATCH", "Created", "Deleted", "Valid", "Changed",
+    "Content", "Continue", "Bad Request", "Unauthorized", "Bad Option", "Forbidden", "Not Found",
+    "Method Not Allowed", "Not Acceptable", "Request Entity Incomplete", "Conflict",
+    "Precondition Failed", "Request Entity Too Large", "Unsupported Content-Format",
+    "Internal Server Error", "Not Implemented", "Service Unavailable",
+))
 
 
 def code_name(code):
-    # "2.05 Content", "0.01 GET"; a code without a name gives just "c.dd". The name is cut
-    # out of _NAMES, not split from it: a split would make 28 strings for each log line.
-    i = _CODES.find(bytes((code,)))
-    if i < 0:
-        return "%d.%02d" % (code >> 5, code & 31)
-    start = 0
-    while i:
-        start = _NAMES.index("|", start) + 1
-        i -= 1
-    end = _NAMES.find("|", start)
-    return "%d.%02d %s" % (code >> 5, code & 31, _NAMES[start:] if end < 0 else _NAMES[start:end])
+    # "2.05 Content", "0.01 GET"; a code without a name gives just "c.dd".
+    for i in range(len(_CODES)):
+        if _CODES[i] == code:
+            return "%d.%02d %s" % (code >> 5, code & 31, _NAMES[i])
+    return "%d.%02d" % (code >> 5, code & 31)
 
 
 class MessageError(Error):
@@ -148,23 +143,26 @@ class Message:
 
     def get_all(self, number):
         # The values of every `number` option, as int, str or bytes by the option's format.
-        fmt = _SPECS.get(number, (_OPAQUE,))[0]
-        values = []
-        for num, raw in self.options:
-            if num == number:
-                if fmt == _UINT:
-                    raw = int.from_bytes(raw, "big")
-                elif fmt == _STRING:
-                    try:
-                        raw = raw.decode()
-                    except UnicodeError:
-                        raise Error(_BAD_REQUEST, "option %d is not UTF-8" % number)
-                values.append(raw)
-        return values
+        return [self._value(number, raw) for num, raw in self.options if num == number]
 
     def get(self, number, default=None):
-        values = self.get_all(number)
-        return values[0] if values else default
+        # The first `number` option's value (no list made: a request asks for several).
+        for num, raw in self.options:
+            if num == number:
+                return self._value(number, raw)
+        return default
+
+    @staticmethod
+    def _value(number, raw):
+        fmt = _SPECS.get(number, (_OPAQUE,))[0]
+        if fmt == _UINT:
+            return int.from_bytes(raw, "big")
+        if fmt == _STRING:
+            try:
+                return raw.decode()
+            except UnicodeError:
+                raise Error(_BAD_REQUEST, "option %d is not UTF-8" % number)
+        return raw
 
     def set_path(self, path, number=_URI_PATH):
         # "/3/0/1" -> Uri-Path "3", "0", "1"; "/" and "" -> no option.
@@ -175,7 +173,17 @@ class Message:
                 self.add(number, segment)
 
     def path(self, number=_URI_PATH):
-        return "/" + "/".join(self.get_all(number))
+        # "/3/0/1" from Uri-Path "3", "0", "1", made as one string (each request's log line
+        # has it); "/" for none.
+        out = bytearray()
+        for num, raw in self.options:
+            if num == number:
+                out.append(0x2F)  # /
+                out += raw
+        try:
+            return str(out, "utf-8") if out else "/"
+        except UnicodeError:
+            raise Error(_BAD_REQUEST, "option %d is not UTF-8" % number)
 
     def add_query(self, name, value=None, number=_URI_QUERY):
         self.add(number, name if value is None else "%s=%s" % (name, value))
