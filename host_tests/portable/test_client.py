@@ -352,6 +352,63 @@ def test_an_idle_poll_allocates_nothing():
     assert wait > 0
 
 
+class _LockedInbox:
+    # One datagram, copied out byte by byte: its receive allocates nothing, as a board's
+    # socket.readinto does not, so that with the heap locked the first allocation to fail
+    # is the client's own.
+    def __init__(self, transport, data):
+        self.transport = transport
+        self.data = data
+        self.source = transport.source
+
+    def recv_into(self, buf):
+        data = self.data
+        if data is None:
+            return -1
+        self.data = None
+        for i in range(len(data)):
+            buf[i] = data[i]
+        return len(data)
+
+    def send(self, data, addr):
+        self.transport.send(data, addr)
+
+
+def test_a_request_that_finds_no_heap_is_dropped_and_the_client_goes_on():
+    # On MicroPython the heap is really locked here: every allocation fails, from the
+    # request's decoding on. The datagram is dropped as if lost, with a log line, the rest of
+    # the poll goes on, and the server's retransmission is answered once there is heap again.
+    # (CPython cannot lock its heap: there the request is answered at once.)
+    import sys
+
+    client, peer, _reg = registered()
+    request = coap.Message(CON, GET, 0x4242, b"m", b"")
+    request.set_path("/3/0/0")
+    data = coap.encode(request)
+    exchange = client.exchange
+    real = exchange._t
+    inbox = exchange._t = _LockedInbox(real, data)
+    inbox.source = peer.addr
+    dropped = []
+    log = exchange._log
+    exchange._log = lambda line: dropped.append(line) if line == "coap: out of memory: a datagram dropped" else None
+    micropython.heap_lock()
+    try:
+        wait = client.poll(100)
+    finally:
+        micropython.heap_unlock()
+        exchange._t = real
+        exchange._log = log
+    first = peer.take()
+    if sys.implementation.name == "micropython":
+        assert (first, dropped, wait > 0) == ([], ["coap: out of memory: a datagram dropped"], True)
+        peer.transport.inject(data, peer.addr)  # the retransmission
+        client.poll(2100)
+        first = peer.take()
+    assert [(m.type, m.mid, m.code, m.payload) for m in first] == [(ACK, 0x4242, 0x45, b"Test Maker")]
+    assert peer.request(GET, "/3/0/0", 2200).code == 0x45  # and the client goes on
+
+
 def test_a_request_larger_than_the_receive_buffer_gets_4_13():
     client, peer, _reg = registered()
     request = coap.Message(CON, PUT, 0x4343, b"b", b"x" * 2000)
