@@ -133,7 +133,7 @@ def client_figures():
             env = _deployment_env(kind, tmp)
             figures[kind] = vm_run("bench_client", env)
             if kind != ".py":
-                modules[kind] = _module_heaps(env)
+                modules[kind], on_demand = _module_heaps(env)
             if kind == "ROMFS":
                 requests = _request_heaps(env)
     f = figures[".mpy"]
@@ -167,11 +167,20 @@ def client_figures():
     print("== heap each module keeps once imported (VM; a module may pay for a qstr pool that later ones fill) ==")
     print("%-22s %9s %9s" % ("", ".mpy", "ROMFS"))
     for name in modules[".mpy"]:
-        print("%-22s %7d B %7d B" % (name, modules[".mpy"][name], modules["ROMFS"][name]))
+        print("%-22s %7d B %7d B%s" % (name, modules[".mpy"][name], modules["ROMFS"][name], "  (on demand)" if name in on_demand else ""))
+    features = {k: sum(modules[k][name] for name in on_demand) for k in (".mpy", "ROMFS")}
+    print("%-22s %7d B %7d B  (every feature loaded on demand, at once)" % ("on demand, all", features[".mpy"], features["ROMFS"]))
+    print("== with every feature loaded: resident + the features + the largest request (VM) ==")
+    print("%-44s %9s %9s" % ("", ".mpy", "ROMFS"))
+    every = {k: resident[k] + features[k] + peak for k in (".mpy", "ROMFS")}
+    print("%-44s %7d B %7d B  (ESP32: mbedTLS is not on MicroPython's heap)" % ("no DTLS", every[".mpy"], every["ROMFS"]))
+    print("%-44s %7d B %7d B  (Pico W: mbedTLS allocates from MicroPython's heap; 27.7 KiB measured on rp2, not here: the VM has no tls)"
+          % ("with a DTLS session", every[".mpy"] + DTLS_SESSION_RP2, every["ROMFS"] + DTLS_SESSION_RP2))
     cap_figures(f)
 
 
 REQUEST_TARGET = 4 * 1024
+DTLS_SESSION_RP2 = 28365  # 27.7 KiB: one mbedTLS session on rp2 (issue #14's measurement on a Pico W)
 
 
 def _request_heaps(env):
@@ -185,12 +194,17 @@ def _request_heaps(env):
 
 
 def _module_heaps(env):
-    heaps = {}
+    # {module: heap it keeps}, and the modules loaded only when a feature is first used
+    heaps, on_demand = {}, set()
     for line in vm_output("bench_modules", env).splitlines():
         if line.startswith("module "):
-            _tag, name, kept, _state = line.split()
+            _tag, name, kept, state = line.split()
+            if state == "missing":
+                raise SystemExit("bench: %s did not import in the VM" % name)
             heaps[name] = int(kept)
-    return heaps
+            if state == "on-demand":
+                on_demand.add(name)
+    return heaps, on_demand
 
 
 # The caps of lwm2m.client.LIMITS, each filled to its default through requests to the client

@@ -61,23 +61,27 @@ _SPECS = {
     _SIZE1: (_UINT, 0, 4),
 }
 
-# Names for logs: code _CODES[i] is called _NAMES[i] (a constant tuple: nothing is made
-# per log line but the line).
+# Names for logs: code _CODES[i] is called the i-th "|"-separated word of _NAMES (one string:
+# a tuple of 28 would keep 28 string objects in RAM, even from ROMFS).
 _CODES = b"\x01\x02\x03\x04\x05\x06\x07\x41\x42\x43\x44\x45\x5f\x80\x81\x82\x83\x84\x85\x86\x88\x89\x8c\x8d\x8f\xa0\xa1\xa3"
-_NAMES = const((
-    "GET", "POST", "PUT", "DELETE", "FETCH", "PATCH", "iPATCH", "Created", "Deleted", "Valid", "Changed",
-    "Content", "Continue", "Bad Request", "Unauthorized", "Bad Option", "Forbidden", "Not Found",
-    "Method Not Allowed", "Not Acceptable", "Request Entity Incomplete", "Conflict",
-    "Precondition Failed", "Request Entity Too Large", "Unsupported Content-Format",
-    "Internal Server Error", "Not Implemented", "Service Unavailable",
-))
+_NAMES = (
+    "GET|POST|PUT|DELETE|FETCH|PATCH|iPATCH|Created|Deleted|Valid|Changed|Content|Continue|"
+    "Bad Request|Unauthorized|Bad Option|Forbidden|Not Found|Method Not Allowed|"
+    "Not Acceptable|Request Entity Incomplete|Conflict|Precondition Failed|"
+    "Request Entity Too Large|Unsupported Content-Format|Internal Server Error|"
+    "Not Implemented|Service Unavailable"
+)
 
 
 def code_name(code):
-    # "2.05 Content", "0.01 GET"; a code without a name gives just "c.dd".
+    # "2.05 Content", "0.01 GET"; a code without a name gives just "c.dd". The name is cut
+    # out of _NAMES, not split from it: a split would make 28 strings for each log line.
+    start = 0
     for i in range(len(_CODES)):
         if _CODES[i] == code:
-            return "%d.%02d %s" % (code >> 5, code & 31, _NAMES[i])
+            end = _NAMES.find("|", start)
+            return "%d.%02d %s" % (code >> 5, code & 31, _NAMES[start:] if end < 0 else _NAMES[start:end])
+        start = _NAMES.find("|", start) + 1
     return "%d.%02d" % (code >> 5, code & 31)
 
 

@@ -12,10 +12,10 @@ import sys
 ORDER = ("lwm2m", "lwm2m.text", "lwm2m.tlv", "lwm2m.link", "lwm2m.coap", "lwm2m.model", "lwm2m.dm",
          "lwm2m.formats", "lwm2m.core", "lwm2m.exchange", "lwm2m.observe", "lwm2m.block",
          "lwm2m.registration", "lwm2m.serve", "lwm2m.client", "lwm2m.transport", "lwm2m.store",
-         "lwm2m.firmware",
-         # loaded on demand
-         "lwm2m.senml", "lwm2m.cbor", "lwm2m.send", "lwm2m.hibernate", "lwm2m.access", "lwm2m.bootstrap",
+         "lwm2m.firmware")
+ON_DEMAND = ("lwm2m.senml", "lwm2m.cbor", "lwm2m.send", "lwm2m.hibernate", "lwm2m.access", "lwm2m.bootstrap",
          "lwm2m.download")  # lwm2m.dtls needs tls, which the VM lacks
+ORDER += ON_DEMAND
 STEPS = 2 * len(ORDER) + 1
 _heap = []
 
@@ -35,4 +35,5 @@ def main(args):
     loaded = set(sys.modules)
     for n, name in enumerate(ORDER):
         kept = _heap[2 * n + 1] - _heap[2 * n] if 2 * n + 1 < len(_heap) else 0
-        print("module %s %d %s" % (name, kept, "loaded" if name in loaded else "missing"))
+        state = "missing" if name not in loaded else "on-demand" if name in ON_DEMAND else "loaded"
+        print("module %s %d %s" % (name, kept, state))
