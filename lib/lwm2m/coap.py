@@ -14,52 +14,53 @@ _EMPTY = const(0x00)
 _BAD_REQUEST = const(0x80)
 _BAD_OPTION = const(0x82)
 
-# Option numbers
-_IF_MATCH = const(1)
-_URI_HOST = const(3)
-_ETAG = const(4)
-_IF_NONE_MATCH = const(5)
-_OBSERVE = const(6)
-_URI_PORT = const(7)
-_LOCATION_PATH = const(8)
+# Option numbers (the others are in _SPECS)
 _URI_PATH = const(11)
-_CONTENT_FORMAT = const(12)
-_MAX_AGE = const(14)
 _URI_QUERY = const(15)
-_ACCEPT = const(17)
-_LOCATION_QUERY = const(20)
-_BLOCK2 = const(23)
-_BLOCK1 = const(27)
-_SIZE2 = const(28)
 _PROXY_URI = const(35)
-_PROXY_SCHEME = const(39)
-_SIZE1 = const(60)
 
+# Option value formats
 _OPAQUE = const(0)
 _UINT = const(1)
 _STRING = const(2)
-# Value format and allowed length of each known option (RFC 7252 5.10, 7641, 7959).
-_SPECS = {
-    _IF_MATCH: (_OPAQUE, 0, 8),
-    _URI_HOST: (_STRING, 1, 255),
-    _ETAG: (_OPAQUE, 1, 8),
-    _IF_NONE_MATCH: (_OPAQUE, 0, 0),
-    _OBSERVE: (_UINT, 0, 3),
-    _URI_PORT: (_UINT, 0, 2),
-    _LOCATION_PATH: (_STRING, 0, 255),
-    _URI_PATH: (_STRING, 0, 255),
-    _CONTENT_FORMAT: (_UINT, 0, 2),
-    _MAX_AGE: (_UINT, 0, 4),
-    _URI_QUERY: (_STRING, 0, 255),
-    _ACCEPT: (_UINT, 0, 2),
-    _LOCATION_QUERY: (_STRING, 0, 255),
-    _BLOCK2: (_UINT, 0, 3),
-    _BLOCK1: (_UINT, 0, 3),
-    _SIZE2: (_UINT, 0, 4),
-    _PROXY_URI: (_STRING, 1, 1034),
-    _PROXY_SCHEME: (_STRING, 1, 255),
-    _SIZE1: (_UINT, 0, 4),
-}
+# Value format and allowed length of each known option (RFC 7252 5.10, 7641, 7959), four
+# bytes each: number, format, least and most bytes. A bytes constant stays in flash when run
+# from ROMFS, where a dict of tuples would keep some 900 B of RAM.
+_SPECS = (
+    b"\x01\x00\x00\x08"  # If-Match, opaque, 0 to 8 bytes
+    b"\x03\x02\x01\xff"  # Uri-Host, string, 1 to 255 bytes
+    b"\x04\x00\x01\x08"  # ETag, opaque, 1 to 8 bytes
+    b"\x05\x00\x00\x00"  # If-None-Match, opaque, empty
+    b"\x06\x01\x00\x03"  # Observe, uint, 0 to 3 bytes
+    b"\x07\x01\x00\x02"  # Uri-Port, uint, 0 to 2 bytes
+    b"\x08\x02\x00\xff"  # Location-Path, string, 0 to 255 bytes
+    b"\x0b\x02\x00\xff"  # Uri-Path, string, 0 to 255 bytes
+    b"\x0c\x01\x00\x02"  # Content-Format, uint, 0 to 2 bytes
+    b"\x0e\x01\x00\x04"  # Max-Age, uint, 0 to 4 bytes
+    b"\x0f\x02\x00\xff"  # Uri-Query, string, 0 to 255 bytes
+    b"\x11\x01\x00\x02"  # Accept, uint, 0 to 2 bytes
+    b"\x14\x02\x00\xff"  # Location-Query, string, 0 to 255 bytes
+    b"\x17\x01\x00\x03"  # Block2, uint, 0 to 3 bytes
+    b"\x1b\x01\x00\x03"  # Block1, uint, 0 to 3 bytes
+    b"\x1c\x01\x00\x04"  # Size2, uint, 0 to 4 bytes
+    b"\x23\x02\x01\xff"  # Proxy-Uri, string, 1 to 1034 bytes (see _most)
+    b"\x27\x02\x01\xff"  # Proxy-Scheme, string, 1 to 255 bytes
+    b"\x3c\x01\x00\x04"  # Size1, uint, 0 to 4 bytes
+)
+
+
+def _spec(number):
+    # Where a known option's row starts in _SPECS; -1 for another.
+    for i in range(0, len(_SPECS), 4):
+        if _SPECS[i] == number:
+            return i
+    return -1
+
+
+def _most(i):
+    # The most bytes of the option whose row starts at i: Proxy-Uri's 1034 does not fit a byte.
+    return 1034 if _SPECS[i] == _PROXY_URI else _SPECS[i + 3]
+
 
 # Names for logs: code _CODES[i] is called the i-th "|"-separated word of _NAMES (one string:
 # a tuple of 28 would keep 28 string objects in RAM, even from ROMFS).
@@ -158,7 +159,8 @@ class Message:
 
     @staticmethod
     def _value(number, raw):
-        fmt = _SPECS.get(number, (_OPAQUE,))[0]
+        i = _spec(number)
+        fmt = _SPECS[i + 1] if i >= 0 else _OPAQUE
         if fmt == _UINT:
             return int.from_bytes(raw, "big")
         if fmt == _STRING:
@@ -291,12 +293,12 @@ def decode(data):
         end = pos + length
         if end > size:
             _malformed(msg, _BAD_REQUEST, "option %d runs past the end" % number)
-        spec = _SPECS.get(number)
-        if spec is None or spec[1] <= length <= spec[2]:
+        i = _spec(number)
+        if i < 0 or _SPECS[i + 2] <= length <= _most(i):
             options.append((number, bytes(data[pos:end])))
         elif number & 1:
             # A known critical option with an impossible length counts as unrecognised.
-            _malformed(msg, _BAD_OPTION, "option %d has %d bytes, allowed %d-%d" % (number, length, spec[1], spec[2]))
+            _malformed(msg, _BAD_OPTION, "option %d has %d bytes, allowed %d-%d" % (number, length, _SPECS[i + 2], _most(i)))
         # An elective one is ignored, as an unrecognised elective option is.
         pos = end
     return msg
