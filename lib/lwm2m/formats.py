@@ -9,10 +9,10 @@
 # 1542 gets TLV, and the caller labels it with the number that was asked for.
 #
 # Errors: a format that cannot answer a read (text for an instance, any unknown number)
-# gives 4.06 from encode() and a writer's end(); a format that cannot carry a write gives 4.15 from decode(),
-# also text or octet-stream sent to an object or an instance (the number is known but not
-# for that target; text.decode_opaque answers a non-opaque resource the same way); a payload
-# that is malformed or names other ids than the target gives 4.00.
+# gives 4.06 from encode() and a writer's end(); a format that cannot carry a write gives
+# 4.15 from decode(), also text or octet-stream sent to an object or an instance (the number
+# is known but not for that target; text.decode_opaque answers a non-opaque resource the same
+# way); a payload that is malformed or names other ids than the target gives 4.00.
 #
 # TLV decoding is liberal about nesting: an Object Instance entry may wrap the resources of
 # a write to /O/I, Resource Instance entries may stand bare in a write to /O/I/R, as long as
@@ -61,7 +61,7 @@ def default_format(base, single):
 
 def writer(cf, base):
     # What writes the answer to a Read of `base` in format cf: add(path, rtype, value) for
-    # each record, in path order, then end() gives the payload. A format that cannot answer
+    # each record, as lwm2m.dm reads them, then end() gives the payload. A format that cannot answer
     # (text for an instance, any unknown number) gives 4.06 from end(), so that a Read's own
     # errors (4.04, 4.05) come first.
     cf = _same(cf)
@@ -75,7 +75,8 @@ def writer(cf, base):
 
 
 def encode(cf, base, records):
-    # The payload of records (path, rtype, value) under base, in path order for TLV.
+    # The payload of records (path, rtype, value) under base (for TLV, those of one Object
+    # Instance or Multiple Resource together, as lwm2m.dm reads them).
     w = writer(cf, base)
     for path, rtype, value in records:
         if not under(path, base) or not 1 < len(path) - 1 < 4:
