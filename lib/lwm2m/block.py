@@ -57,16 +57,15 @@ class Blocks:
                 response.add(_CONTENT_FORMAT, kept[3])
             return self._block(kept, block2[0], min(block2[2], SZX), addr, response)
         response = dispatch(request, addr, None)
-        if response.code == _CONTENT and (block2 or len(response.payload) > 16 << SZX):
+        if response.code == _CONTENT and (block2 or not fits(response.payload)):
             num, szx = (block2[0], min(block2[2], SZX)) if block2 else (0, SZX)
             return self._block(self._keep(_key(request), response), num, szx, addr, response)
         return response
 
     def first(self, addr, key, response):
-        # A notification larger than a block: its first block, the rest kept for the GETs
-        # that follow (key: the observed path and Accept, as those GETs carry them).
-        if len(response.payload) <= 16 << SZX:
-            return response
+        # The first block of a notification that does not fit one message (fits()), the
+        # rest kept for the GETs that follow (key: the observed path and Accept, as those
+        # GETs carry them).
         return self._block(self._keep(key, response), 0, SZX, addr, response)
 
     def _keep(self, key, response):
@@ -150,6 +149,11 @@ class Blocks:
         response = coap.Message(0, _TOO_LARGE, 0, b"", ("at most %d bytes" % self.cap).encode())
         response.add(_SIZE1, self.cap)
         return response
+
+
+def fits(payload):
+    # Does a payload go in one message, with no Block2?
+    return len(payload) <= 16 << SZX
 
 
 def _key(request):

@@ -377,7 +377,8 @@ class Client:
         msg.add(_OBSERVE, obs.seq)
         msg.add(_CONTENT_FORMAT, cf)
         msg.payload = payload
-        msg = self.blocks.first(server.addr, (dm.path_str(obs.path), obs.accept), msg)
+        if not block.fits(payload):
+            msg = self.blocks.first(server.addr, (dm.path_str(obs.path), obs.accept), msg)
         self.exchange.notify(msg, server.addr, lambda ok: ok or self._unacknowledged(server, obs), self.now)
 
     def _unacknowledged(self, server, obs):
