@@ -133,7 +133,7 @@ def client_figures():
             env = _deployment_env(kind, tmp)
             figures[kind] = vm_run("bench_client", env)
             if kind != ".py":
-                modules[kind], on_demand = _module_heaps(env)
+                modules[kind], on_demand = _module_heaps(env, kind == "ROMFS")
             if kind == "ROMFS":
                 requests = _request_heaps(env)
     f = figures[".mpy"]
@@ -164,12 +164,14 @@ def client_figures():
     peak = max(grown for _name, grown, _answer in requests)
     print("%-44s %9s %7d B %7d B  (resident + largest request + 25 %%; not a hard cap: the VM cannot have one)"
           % ("smallest heap that works, about", "", (resident[".mpy"] + peak) * 5 // 4, (resident["ROMFS"] + peak) * 5 // 4))
-    print("== heap each module keeps once imported (VM; a module may pay for a qstr pool that later ones fill) ==")
-    print("%-22s %9s %9s" % ("", ".mpy", "ROMFS"))
+    print("== heap each module keeps once imported (VM), and of it the interned names' ==")
+    print("%-22s %9s %9s %9s %9s" % ("", ".mpy", "names", "ROMFS", "names"))
     for name in modules[".mpy"]:
-        print("%-22s %7d B %7d B%s" % (name, modules[".mpy"][name], modules["ROMFS"][name], "  (on demand)" if name in on_demand else ""))
-    features = {k: sum(modules[k][name] for name in on_demand) for k in (".mpy", "ROMFS")}
-    print("%-22s %7d B %7d B  (every feature loaded on demand, at once)" % ("on demand, all", features[".mpy"], features["ROMFS"]))
+        print("%-22s %7d B %7d B %7d B %7d B%s" % (name, *modules[".mpy"][name], *modules["ROMFS"][name],
+                                                 "  (on demand)" if name in on_demand else ""))
+    print("%-22s (a pool of names twice the last one's size falls to whichever module needs the first name that does not fit)" % "")
+    features = {k: sum(modules[k][name][0] for name in on_demand) for k in (".mpy", "ROMFS")}
+    print("%-22s %7d B %19d B  (every feature loaded on demand, at once)" % ("on demand, all", features[".mpy"], features["ROMFS"]))
     print("== with every feature loaded: resident + the features + the largest request (VM) ==")
     print("%-44s %9s %9s" % ("", ".mpy", "ROMFS"))
     every = {k: resident[k] + features[k] + peak for k in (".mpy", "ROMFS")}
@@ -193,15 +195,20 @@ def _request_heaps(env):
     return rows
 
 
-def _module_heaps(env):
-    # {module: heap it keeps}, and the modules loaded only when a feature is first used
-    heaps, on_demand = {}, set()
+def _module_heaps(env, romfs):
+    # {module: (heap it keeps, of it the interned names' heap)}, and the modules loaded only
+    # when a feature is first used. The names' heap is their pools, and their text but from
+    # ROMFS, where it stays in flash (micropython.qstr_info() counts it either way).
+    heaps, on_demand, names = {}, set(), []
     for line in vm_output("bench_modules", env).splitlines():
-        if line.startswith("module "):
+        if line.startswith("qstr pool: "):
+            info = dict(item.split("=") for item in line[11:].split(", "))
+            names.append(int(info["n_total_bytes"]) - (int(info["n_str_data_bytes"]) if romfs else 0))
+        elif line.startswith("module "):
             _tag, name, kept, state = line.split()
             if state == "missing":
                 raise SystemExit("bench: %s did not import in the VM" % name)
-            heaps[name] = int(kept)
+            heaps[name] = (int(kept), names[len(heaps) + 1] - names[len(heaps)])
             if state == "on-demand":
                 on_demand.add(name)
     return heaps, on_demand

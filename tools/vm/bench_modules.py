@@ -3,8 +3,12 @@
 # Modules are imported one per step, each after the ones it imports, so a module's figure
 # is its own; the VM collects garbage only between calls, hence one step to import and the
 # next to read. What a registered client imports comes first (the client's own imports), the
-# features loaded on demand after it.
+# features loaded on demand after it. micropython.qstr_info() is printed before the first
+# import and after each, for tools/bench.py to tell how much of a module's figure went to
+# the pools of interned names (a new pool, twice the last one's size, falls to whichever
+# module needs the first name that does not fit).
 import gc
+import micropython
 
 import c_modules  # noqa: F401  (first: C on the boards, not counted)
 import sys
@@ -23,11 +27,14 @@ _heap = []
 def step(i):
     if i == 0:
         gc.collect()
+        micropython.qstr_info()
         return
     _heap.append(gc.mem_alloc())
     if i % 2:
         __import__(ORDER[i // 2])
         gc.collect()
+    else:
+        micropython.qstr_info()
 
 
 def main(args):
