@@ -143,13 +143,9 @@ def client_figures():
     print("%-44s %7s B %7s B %7s B" % ("client data after registration", *(figures[k]["registered_bytes"] for k in DEPLOYMENTS)))
     resident = {k: int(figures[k]["imports_bytes"]) + int(figures[k]["registered_bytes"]) for k in DEPLOYMENTS}
     print("%-44s %7d B %7d B %7d B" % ("resident, registered (modules + data)", *(resident[k] for k in DEPLOYMENTS)))
-    # micropython.qstr_info(): n_total_bytes is the pools' heap plus every name's text, which
-    # is copied into the heap from .py and .mpy files and stays in flash from ROMFS.
-    q = {k: {name: int(figures[k][name].rstrip(",")) for name in ("n_qstr", "n_str_data_bytes", "n_total_bytes")}
-         for k in DEPLOYMENTS}
-    print("%-44s %7d B %7d B %7d B  (%d names interned: pools, and their text from files)"
-          % ("  of it, interned names (qstrs)", *(q[k]["n_total_bytes"] - (q[k]["n_str_data_bytes"] if k == "ROMFS" else 0)
-                                                  for k in DEPLOYMENTS), q[".mpy"]["n_qstr"]))
+    print("%-44s %7d B %7d B %7d B  (%s names interned: pools, and their text from files)"
+          % ("  of it, interned names (qstrs)", *(_names_heap(figures[k], k == "ROMFS") for k in DEPLOYMENTS),
+             figures[".mpy"]["n_qstr"].rstrip(",")))
     print("%-44s %9s %7d B %7d B  (frozen: needs a firmware build of the VM, not possible here)"
           % ("  target", "", RESIDENT_TARGETS[".mpy"], RESIDENT_TARGETS["ROMFS"]))
     print("%-44s %7s B  (heap_lock: %s; target 0)" % ("allocated per idle loop iteration", f["idle_poll_bytes"], f["idle_poll_heap_locked"]))
@@ -195,15 +191,23 @@ def _request_heaps(env):
     return rows
 
 
+def _names_heap(info, romfs):
+    # The heap interned names take, from the fields micropython.qstr_info() prints
+    # ("n_total_bytes=9820," and the like): their pools, and their text, which is copied into
+    # the heap from .py and .mpy files and stays in flash from ROMFS (counted either way).
+    def field(name):
+        return int(info[name].rstrip(","))
+
+    return field("n_total_bytes") - (field("n_str_data_bytes") if romfs else 0)
+
+
 def _module_heaps(env, romfs):
     # {module: (heap it keeps, of it the interned names' heap)}, and the modules loaded only
-    # when a feature is first used. The names' heap is their pools, and their text but from
-    # ROMFS, where it stays in flash (micropython.qstr_info() counts it either way).
+    # when a feature is first used.
     heaps, on_demand, names = {}, set(), []
     for line in vm_output("bench_modules", env).splitlines():
         if line.startswith("qstr pool: "):
-            info = dict(item.split("=") for item in line[11:].split(", "))
-            names.append(int(info["n_total_bytes"]) - (int(info["n_str_data_bytes"]) if romfs else 0))
+            names.append(_names_heap(dict(item.split("=") for item in line[11:].split()), romfs))
         elif line.startswith("module "):
             _tag, name, kept, state = line.split()
             if state == "missing":

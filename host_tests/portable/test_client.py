@@ -356,10 +356,10 @@ class _LockedInbox:
     # One datagram, copied out byte by byte: its receive allocates nothing, as a board's
     # socket.readinto does not, so that with the heap locked the first allocation to fail
     # is the client's own.
-    def __init__(self, transport, data):
+    def __init__(self, transport, data, source):
         self.transport = transport
         self.data = data
-        self.source = transport.source
+        self.source = source
 
     def recv_into(self, buf):
         data = self.data
@@ -387,8 +387,7 @@ def test_a_request_that_finds_no_heap_is_dropped_and_the_client_goes_on():
     data = coap.encode(request)
     exchange = client.exchange
     real = exchange._t
-    inbox = exchange._t = _LockedInbox(real, data)
-    inbox.source = peer.addr
+    exchange._t = _LockedInbox(real, data, peer.addr)
     dropped = []
     log = exchange._log
     exchange._log = lambda line: dropped.append(line) if line == "coap: out of memory: a datagram dropped" else None

@@ -61,9 +61,9 @@ def default_format(base, single):
 
 def writer(cf, base):
     # What writes the answer to a Read of `base` in format cf: add(path, rtype, value) for
-    # each record, as lwm2m.dm reads them, then end() gives the payload. A format that cannot answer
-    # (text for an instance, any unknown number) gives 4.06 from end(), so that a Read's own
-    # errors (4.04, 4.05) come first.
+    # each record, as lwm2m.dm reads them, then end() gives the payload. A format that
+    # cannot answer (text for an instance, any unknown number) gives 4.06 from end(), so
+    # that a Read's own errors (4.04, 4.05) come first.
     cf = _same(cf)
     if cf == _TLV:
         return tlv.Writer(base)

@@ -108,6 +108,13 @@ class Writer:
             if not alone:
                 out.append(47)
 
+    def _put_head(self, out, alone, lw):
+        # What comes before the first record's name: the base name, in LwM2M JSON ahead of
+        # the array "e", in SenML JSON in the first record
+        out += b'{"bn":"' if lw else b'[{"bn":"'
+        self._put_base_name(out, alone)
+        out += b'","e":[' if lw else b'",'
+
     def add(self, path, rtype, value):
         out = self.out
         first = not self.count
@@ -119,9 +126,8 @@ class Writer:
             return self._add_cbor(out, path, rtype, value, first)
         lw = self.cf == 11543
         if first:
-            out += b'{"bn":"' if lw else b'[{"bn":"'
-            self._put_base_name(out, self.alone)
-            out += b'","e":[{"n":"' if lw else b'","n":"'
+            self._put_head(out, self.alone, lw)
+            out += b'{"n":"' if lw else b'"n":"'
         else:
             out += b',{"n":"'
         _put_ids(out, path, len(self.base))
@@ -164,9 +170,7 @@ class Writer:
             out[0:0] = head
         elif self.cf == 11543:
             if not self.count:
-                out += b'{"bn":"'
-                self._put_base_name(out, False)
-                out += b'","e":['
+                self._put_head(out, False, True)
             out += b"]}"
         else:
             out += b"]" if self.count else b"[]"

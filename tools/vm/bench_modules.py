@@ -17,8 +17,8 @@ ORDER = ("lwm2m", "lwm2m.text", "lwm2m.tlv", "lwm2m.link", "lwm2m.coap", "lwm2m.
          "lwm2m.formats", "lwm2m.core", "lwm2m.exchange", "lwm2m.observe", "lwm2m.block",
          "lwm2m.registration", "lwm2m.serve", "lwm2m.client", "lwm2m.transport", "lwm2m.store",
          "lwm2m.firmware")
-ON_DEMAND = ("lwm2m.senml", "lwm2m.cbor", "lwm2m.send", "lwm2m.hibernate", "lwm2m.access", "lwm2m.bootstrap",
-         "lwm2m.download")  # lwm2m.dtls needs tls, which the VM lacks
+ON_DEMAND = ("lwm2m.senml", "lwm2m.cbor", "lwm2m.send", "lwm2m.hibernate", "lwm2m.access",
+             "lwm2m.bootstrap", "lwm2m.download")  # lwm2m.dtls needs tls, which the VM lacks
 ORDER += ON_DEMAND
 STEPS = 2 * len(ORDER) + 1
 _heap = []
