@@ -9,6 +9,7 @@ import pytest
 from lwm2m import coap
 from lwm2m.exchange import Exchange
 from lwm2m.transport import UdpTransport, resolve
+from peers.host import free_udp_port
 
 
 class Peer:
@@ -161,3 +162,51 @@ def test_exchanges_talk_over_udp(net):
     res = answers[0]
     assert (res.type, res.code, res.token, res.payload) == (2, 0x45, msg.token, b"/3/0/1")
     assert not client.pending(addr)
+
+
+def test_two_datagrams_sent_back_to_back_are_two_receives(net):
+    server = net(Peer)
+    transport = net(UdpTransport)
+    addr = transport.resolve("127.0.0.1", server.port)
+    transport.send(b"x", addr)
+    _data, client = server.recv()
+    server.sock.sendto(b"first", client)
+    server.sock.sendto(b"second", client)
+    time.sleep(0.1)  # both wait before the first receive
+    buf = bytearray(64)
+    assert _receive(transport, buf) == 5 and buf[:5] == b"first"
+    assert _receive(transport, buf) == 6 and buf[:6] == b"second"
+
+
+def test_a_dtls_handshake_that_the_reads_alone_finish_is_seen_done(net):
+    # The stall seen on a real port: the client's reads drove the whole handshake before it
+    # sent anything, then its Register went straight through, and the session was never
+    # marked done, so every answer was read as handshake traffic and dropped. A record that
+    # goes through, either way, ends the handshake.
+    from test_dtls import IDENTITY, KEY, DtlsServer
+
+    from lwm2m import dtls
+
+    port = free_udp_port()
+    server = net(lambda: DtlsServer(port, IDENTITY, KEY))
+    server.wait("listening", 10)
+    transport = net(UdpTransport)
+    addr = transport.resolve("127.0.0.1", port)
+    transport.secure(addr, dtls.psk_context(IDENTITY.encode(), bytes.fromhex(KEY)))
+    buf = bytearray(1153)
+    deadline = time.monotonic() + 10
+    while not any(line.startswith("handshake ") for line in server.out.lines()):
+        assert time.monotonic() < deadline, "no handshake in 10 s"
+        transport.wait(50)
+        assert transport.recv_into(buf) == -1  # handshake traffic only
+    assert transport.handshaking()  # nothing went through yet, either way
+    register = coap.Message(0, 2, 0x1234, b"r", b"</3/0>")  # CON POST
+    register.set_path("/rd")
+    register.add_query("ep=stall")
+    transport.send(coap.encode(register), addr)
+    assert not transport.handshaking() and transport.cipher(addr).startswith("TLS-PSK-WITH-")
+    assert server.wait("register", 10) == "register ep=stall"
+    created = coap.decode(memoryview(buf)[:_receive(transport, buf)])
+    read = coap.decode(memoryview(buf)[:_receive(transport, buf)])
+    assert (created.type, created.mid, created.code) == (2, 0x1234, 0x41)  # ACK 2.01
+    assert (read.type, read.code, read.path()) == (0, 1, "/3/0/0")  # CON GET, just after it

@@ -311,6 +311,48 @@ t.close()
 print('idle without allocating:', n)
 """
 
+# Two datagrams that arrive together, taken by UdpTransport one by one on the board, whose
+# socket joins waiting datagrams in readinto() as MicroPython's stream read does. The host's
+# server answers the board's datagram with both at once (AnswerTwice).
+PAIR = (b"\x60\x45\x00\x01", b"\x40\x01\x00\x02\xb1\x33")  # an ACK, then a CON GET /3
+PAIR_CHECK = """
+import time
+from lwm2m.transport import UdpTransport
+t = UdpTransport()
+addr = t.resolve('127.0.0.1', %d)
+t.send(b'hello', addr)
+t.wait(3000)
+time.sleep_ms(300)
+buf = bytearray(1153)
+for _ in range(3):
+    n = t.recv_into(buf)
+    print('received', n, bytes(buf[:n]).hex() if n >= 0 else '-', n >= 0 and t.source == addr)
+t.close()
+"""
+
+
+class AnswerTwice:
+    # A server on the host that answers the first datagram it gets with PAIR, sent at once.
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(10)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._answer, daemon=True)
+        self.thread.start()
+
+    def _answer(self):
+        try:
+            _data, addr = self.sock.recvfrom(2048)
+        except OSError:
+            return
+        for datagram in PAIR:
+            self.sock.sendto(datagram, addr)
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(5)
+
 
 def test_make_deploy_to_the_virtual_board(fw):
     board, node, ep, _reg, deployed = fw
@@ -322,11 +364,16 @@ def test_make_deploy_to_the_virtual_board(fw):
     assert "wifi: connecting to 'vboard' (attempt 1 of 2)" in log and "wifi: connected, address 127.0.0.1" in log
     assert "register with coap://127.0.0.1:%d as %s (lifetime %d s)" % (node.port, ep, LIFETIME) in log
     mark, events, serial = node.mark(), board.event_mark(), board.mark()
-    out = board.mpremote("fs", "ls", ":", "+", "fs", "ls", ":lib/lwm2m", "+", "exec", BOARD_CHECK % (INTERFACE,),
-                         "+", "exec", IDLE_CHECK).stdout
+    pair = AnswerTwice()
+    try:
+        out = board.mpremote("fs", "ls", ":", "+", "fs", "ls", ":lib/lwm2m", "+", "exec", BOARD_CHECK % (INTERFACE,),
+                             "+", "exec", IDLE_CHECK, "+", "exec", PAIR_CHECK % pair.port).stdout
+    finally:
+        pair.close()
     assert "board.mpy" in out and "wifi_board.mpy" in out and "main.py" in out and "client.mpy" in out
     assert "missing []" in out  # boards/vboard offers every function of the board interface
     assert "idle without allocating: 50" in out  # lwm2m.transport over the board's socket and select
+    assert "received 4 %s True\nreceived 6 %s True\nreceived -1 - False" % (PAIR[0].hex(), PAIR[1].hex()) in out
     # mpremote's Ctrl-C interrupted the client, which de-registered on its way out ...
     node.wait_event("unregistration", 10, start=mark, endpoint=ep)
     # ... and left the watchdog it had armed, which resets the board 8 s after the last feed

@@ -353,9 +353,9 @@ def test_an_idle_poll_allocates_nothing():
 
 
 class _LockedInbox:
-    # One datagram, copied out byte by byte: its receive allocates nothing, as a board's
-    # socket.readinto does not, so that with the heap locked the first allocation to fail
-    # is the client's own.
+    # One datagram, copied out byte by byte: its receive allocates nothing (a board's
+    # recv() allocates the datagram: test_transport has what happens when that fails), so
+    # that with the heap locked the first allocation to fail is the decoding's.
     def __init__(self, transport, data, source):
         self.transport = transport
         self.data = data
@@ -406,6 +406,35 @@ def test_a_request_that_finds_no_heap_is_dropped_and_the_client_goes_on():
         first = peer.take()
     assert [(m.type, m.mid, m.code, m.payload) for m in first] == [(ACK, 0x4242, 0x45, b"Test Maker")]
     assert peer.request(GET, "/3/0/0", 2200).code == 0x45  # and the client goes on
+
+
+class _NoHeapInbox:
+    # A transport whose receive finds no heap for the datagram, once.
+    def __init__(self):
+        self.failed = False
+
+    def recv_into(self, buf):
+        if self.failed:
+            return -1
+        self.failed = True
+        raise MemoryError
+
+
+def test_a_datagram_that_finds_no_heap_to_be_received_in_is_dropped_and_the_client_goes_on():
+    client, peer, _reg = registered()
+    exchange = client.exchange
+    real = exchange._t
+    exchange._t = _NoHeapInbox()
+    logged = []
+    log = exchange._log
+    exchange._log = logged.append
+    try:
+        wait = client.poll(100)
+    finally:
+        exchange._t = real
+        exchange._log = log
+    assert (logged, wait > 0) == (["coap: out of memory: a datagram dropped"], True)
+    assert peer.request(GET, "/3/0/0", 200).code == 0x45  # and the client goes on
 
 
 def test_a_request_larger_than_the_receive_buffer_gets_4_13():

@@ -183,19 +183,19 @@ class Exchange:
             self._forget(0)
         transport = self._t
         while True:
-            n = transport.recv_into(buf)
-            if n < 0:
-                break
-            addr = transport.source
-            self.traffic += 1
             try:
+                n = transport.recv_into(buf)
+                if n < 0:
+                    break
+                addr = transport.source
+                self.traffic += 1
                 if n == len(buf):
                     self._too_large(memoryview(buf)[:4 + (buf[0] & 15)], n, addr)
                 else:
                     self._receive(memoryview(buf)[:n], addr, now)
             except MemoryError:
-                # Not even a 5.00 could be built (the handler's own failures are answered
-                # 5.00 in _serve): the datagram is dropped, as if lost, and the loop goes on.
+                # No heap for the datagram, or not even for a 5.00 (the handler's own failures
+                # are answered 5.00 in _serve): it is dropped, as if lost, and the loop goes on.
                 self._log("coap: out of memory: a datagram dropped")
         self._timers(now)
         return self.next_wait(now)

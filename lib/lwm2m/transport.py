@@ -3,8 +3,8 @@
 #   send(data, addr)       sends one datagram to a resolved peer
 #   recv_into(buf)         -> the size of one waiting datagram copied into buf (0 for an empty
 #                          one), its peer's address left in `source`; -1 when nothing waits.
-#                          Never blocks, allocates nothing. A datagram longer than buf is
-#                          truncated to len(buf).
+#                          Never blocks. A datagram longer than buf is truncated to len(buf).
+#                          MemoryError when no heap is left for it: what waited is dropped.
 #   wait(timeout_ms)       blocks until a datagram waits or timeout_ms passes; -> bool
 #   handshaking()          True while a DTLS handshake runs: recv_into() must then be called
 #                          often (every 100 ms), since DTLS timers do not wake wait()
@@ -12,9 +12,10 @@
 #   local_port(addr)       -> the local port of the socket to addr, None when not known
 #   rebind(addr, port)     the socket to addr anew on that local port (after a deep sleep);
 #                          -> False when it cannot be had
-# UdpTransport also has secure(addr, context) and cipher(addr), for DTLS peers.
-# Addresses are whatever resolve() gives (a tuple on most ports, opaque bytes on some): pass
-# them through, compare them with ==.
+# UdpTransport also has secure(addr, context, hostname) and cipher(addr), for DTLS peers.
+# Addresses are whatever resolve() gives: a tuple on the lwIP ports (ESP32, Pico W) and
+# CPython, bytes on the unix port, whose getaddrinfo() gives a bytearray that is made bytes
+# here so that it can be a dict key. Pass them through, compare them with ==.
 # socket and select are imported inside UdpTransport, so MemoryTransport also works where
 # there is no socket module (the MicroPython VM of the tests).
 import errno
@@ -29,12 +30,18 @@ _PICKS = const(8)  # ports tried before giving up
 
 
 def resolve(host, port, family=None):
-    # The socket address of host:port for UDP, from getaddrinfo (IPv4 unless told otherwise).
+    # The socket address of host:port for UDP, from getaddrinfo (IPv4 unless told otherwise),
+    # in a form that can be hashed.
     import socket
 
     if family is None:
         family = socket.AF_INET
-    return socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)[0][-1]
+    addr = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)[0][-1]
+    try:
+        hash(addr)
+    except TypeError:  # the unix port's bytearray
+        addr = bytes(addr)
+    return addr
 
 
 def _why(exc):
@@ -52,7 +59,6 @@ class _Peer:
         self.port = port  # the local port it is bound to
         self.fd = sock.fileno() if hasattr(sock, "fileno") else None  # what CPython's poll() reports
         self.link = sock  # what datagrams go through: the socket, or its DTLS session
-        self.into = getattr(sock, "recv_into", None) or sock.readinto
         self.context = None  # the tls.SSLContext of a DTLS peer
         self.shaken = False  # its handshake is done
         self.failure = None  # why its DTLS session failed (an alert, a bad certificate)
@@ -61,18 +67,22 @@ class _Peer:
 
 class UdpTransport:
     # One non-blocking UDP socket per peer, connected to it by resolve(): the network stack
-    # drops datagrams from anyone else, and a datagram goes straight into the caller's buffer
-    # (recv_into on CPython, readinto on MicroPython, which has no recvfrom_into), so
-    # receiving allocates nothing. One poller waits on all the sockets at once. Each socket is
+    # drops datagrams from anyone else. A datagram is taken with recv(), which allocates it:
+    # MicroPython's sockets have no recv_into, and their readinto (the DTLS socket's
+    # recv_into too) is the generic stream read, which goes on reading until the buffer is
+    # full, so two waiting datagrams would come back as one. recv() reads once: one datagram,
+    # or one DTLS record. One poller waits on all the sockets at once. Each socket is
     # bound to a local port picked here, since MicroPython's sockets cannot tell theirs (no
     # getsockname()): a client that deep-sleeps keeps it and binds it again on waking, and
     # the server, which knows a client by address and port, still recognises it.
     #
-    # secure(addr, context) puts a peer behind DTLS, with a new session each time it is
-    # called (a new socket too: a DTLS socket that saw an ICMP error stays failed). The
+    # secure(addr, context, hostname) puts a peer behind DTLS, with a new session each time it
+    # is called (a new socket too: a DTLS socket that saw an ICMP error stays failed). The
     # handshake advances whenever recv_into() is called, which the caller does often while
     # handshaking() is true: DTLS timers do not wake select. The last datagram sent during the
-    # handshake goes out once it is done (CoAP retransmits anyway).
+    # handshake goes out once it is done (CoAP retransmits anyway). The handshake is done as
+    # soon as a record goes through, either way: the reads alone may finish it, before
+    # anything is sent.
     def __init__(self, family=None):
         import select
         import socket
@@ -116,7 +126,8 @@ class UdpTransport:
         while True:
             pick = port or _DYNAMIC_PORTS + getrandbits(14)
             try:
-                sock.bind((host, pick))
+                # The unix port binds only the address getaddrinfo() gives, not a tuple.
+                sock.bind(resolve(host, pick, self._family))
                 return pick
             except OSError as exc:
                 tries -= 1
@@ -143,15 +154,19 @@ class UdpTransport:
                 return peer
         return None
 
-    def secure(self, addr, context):
+    def secure(self, addr, context, hostname=None):
+        # hostname: the server's name, which its certificate is checked against (None: no check).
         peer = self._peer(addr)
         self._poller.unregister(peer.sock)
         peer.sock.close()
         sock, port = self._connect(addr, peer.port)  # the same port: the server knows it
         peer.__init__(sock, addr, port)
         peer.context = context
-        peer.link = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False)
-        peer.into = peer.link.readinto
+        if hostname is None:
+            peer.link = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False)
+        else:
+            peer.link = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False,
+                                            server_hostname=hostname)
 
     def socket(self, addr):
         # The socket connected to addr (for its local address).
@@ -179,6 +194,8 @@ class UdpTransport:
         try:
             if peer.link.send(data) is None:  # DTLS: the handshake runs
                 peer.waiting = bytes(data)
+            elif peer.context:
+                peer.shaken = True  # a record went through
         except OSError as exc:
             if not peer.context:
                 raise
@@ -192,7 +209,9 @@ class UdpTransport:
     def recv_into(self, buf):
         for peer in self._peers:
             if peer.context and not peer.shaken:
-                self._handshake(peer, buf)
+                n = self._handshake(peer, buf)
+                if n >= 0:
+                    return n
         for ready in self._poll(0):
             for peer in self._peers:
                 if peer.sock is ready[0] or peer.fd == ready[0]:
@@ -202,20 +221,28 @@ class UdpTransport:
         return -1
 
     def _handshake(self, peer, buf):
-        # Advances a DTLS handshake (a read does, and so does the write of what waits): the
-        # handshake is done when that write goes through.
-        self._receive(peer, buf)
+        # Advances a DTLS handshake (a read does, and so does the write of what waits); -> the
+        # size of a datagram the read gave, -1 when none. A record read or written means the
+        # handshake is done.
+        n = self._receive(peer, buf)
+        if n >= 0:
+            peer.shaken = True
         if peer.waiting is not None and not peer.failure:
             waiting = peer.waiting
             peer.waiting = None
             self.send(waiting, peer.addr)
-            peer.shaken = peer.waiting is None and not peer.failure
+        return n
 
     def _receive(self, peer, buf):
         if peer.failure:
             return -1
         try:
-            n = peer.into(buf)
+            data = peer.link.recv(len(buf))
+        except MemoryError:
+            # No heap for the datagram: what waits is read into buf (readinto allocates
+            # nothing) and dropped, as if lost, rather than waking the loop again and again.
+            peer.link.readinto(buf)
+            raise
         except OSError as exc:
             # EAGAIN: nothing after all. ECONNREFUSED: an ICMP port unreachable from a peer
             # not (yet) listening, reported once, as a lost datagram. Anything else on a DTLS
@@ -227,8 +254,13 @@ class UdpTransport:
                 raise
             peer.failure = _why(exc)
             return -1
-        if n is None:  # MicroPython's readinto: nothing there (or the handshake runs)
+        if data is None:  # MicroPython's DTLS socket: nothing there (or the handshake runs)
             return -1
+        if not data and peer.context:  # a DTLS read gives nothing only for a close_notify
+            peer.failure = "the server closed the DTLS session"
+            return -1
+        n = len(data)
+        buf[:n] = data
         self.source = peer.addr
         return n
 

@@ -110,24 +110,35 @@ class socket:
         _check(got)
         return bytes(got[0]), (got[1], got[2])
 
-    def readinto(self, buf):
-        # One datagram into buf (cut to its length), None when a non-blocking socket has
-        # nothing. A connected socket drops datagrams from anyone but its peer, as lwIP does.
+    def recv(self, bufsize):
+        # One datagram, cut to bufsize. A connected socket drops datagrams from anyone but its
+        # peer, as lwIP does.
         i = self._fd()
         self._wait()
         while True:
-            got = _check(_recv(i, len(buf)))
+            got = _recv(i, bufsize)
             if got is None:
-                return None
+                raise OSError(errno.EAGAIN)
+            _check(got)
             if self._peer is None or (got[1], got[2]) == self._peer:
-                data = bytes(got[0])  # from JavaScript: a copy (this module is C on a board)
-                buf[:len(data)] = data
-                return len(data)
+                return bytes(got[0])  # from JavaScript: a copy (this module is C on a board)
 
-    def recv(self, bufsize):
-        return self.recvfrom(bufsize)[0]
+    def readinto(self, buf):
+        # The generic stream read of py/stream.c, as lwIP's socket has it: datagram after
+        # datagram until buf is full or none is left, so waiting datagrams come back joined;
+        # None when a non-blocking socket has nothing.
+        done = 0
+        while done < len(buf):
+            try:
+                data = self.recv(len(buf) - done)
+            except OSError as exc:
+                if exc.errno != errno.EAGAIN:
+                    raise
+                break
+            buf[done:done + len(data)] = data
+            done += len(data)
+        return done or None
 
-    read = recv
 
     def close(self):
         if self._i >= 0:
