@@ -6,6 +6,7 @@
 # than _DEPTH levels, bytes after the item) is refused with lwm2m.Error 4.00, and a length
 # never allocates more than the payload holds.
 import struct
+from math import ldexp
 
 from micropython import const
 
@@ -211,13 +212,14 @@ def _simple(data, pos, info):
 
 
 def _half(bits):
-    # IEEE 754 binary16 (RFC 8949 appendix D)
+    # IEEE 754 binary16 (RFC 8949 appendix D). ldexp, not 2.0 ** -24: freezing folds that
+    # constant and writes it with 16 digits, one short of exact.
     exp = bits >> 10 & 31
     mant = bits & 1023
     if exp == 0:
-        value = mant * 2.0 ** -24
+        value = ldexp(mant, -24)
     elif exp != 31:
-        value = (mant + 1024) * 2.0 ** (exp - 25)
+        value = ldexp(mant + 1024, exp - 25)
     else:
         value = float("inf") if mant == 0 else float("nan")
     return -value if bits & 0x8000 else value
