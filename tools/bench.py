@@ -25,8 +25,6 @@ import romfs  # noqa: E402
 from aiocoap.message import Direction, Message as AiocoapMessage  # noqa: E402
 
 CODEC_MODULES = ("coap.py", "tlv.py", "text.py", "link.py")
-CODEC_TARGET = 8 * 1024
-LIB_TARGET = 64 * 1024  # every feature included
 
 
 def mpy_sizes():
@@ -41,8 +39,10 @@ def mpy_sizes():
             if src.name in CODEC_MODULES:
                 codecs += size
             print("%-28s %6d B" % (rel, size))
-    print("%-28s %6d B  (target <= %d B)" % ("all of lib/", total, LIB_TARGET))
-    print("%-28s %6d B  (target <= %d B)" % ("coap+tlv+text+link", codecs, CODEC_TARGET))
+    # No target: flash is not what limits a board (the frozen client takes about 80 KB of a
+    # Pico W's 2 MB), heap is.
+    print("%-28s %6d B" % ("all of lib/", total))
+    print("%-28s %6d B" % ("coap+tlv+text+link", codecs))
 
 
 def best_rate(func, ops, repeat=5):
@@ -110,7 +110,9 @@ def compile_lib(out):
 # filesystem (make deploy), and a ROMFS image (make deploy ROMFS=1). Frozen modules need a
 # firmware build of the VM, which this machine cannot make (no Emscripten): not measured.
 DEPLOYMENTS = (".py", ".mpy", "ROMFS")
-RESIDENT_TARGETS = {".mpy": 64 * 1024, "ROMFS": 24 * 1024}
+# The heap goals of issue #21: the smallest heap in which the client registers and serves, on
+# a real 32-bit port (README "Memory" has those figures; the VM's below are estimates).
+HEAP_GOALS = {".mpy": 96 * 1024, "ROMFS": 48 * 1024}
 
 
 def _deployment_env(kind, tmp):
@@ -146,8 +148,6 @@ def client_figures():
     print("%-44s %7d B %7d B %7d B  (%s names interned: pools, and their text from files)"
           % ("  of it, interned names (qstrs)", *(_names_heap(figures[k], k == "ROMFS") for k in DEPLOYMENTS),
              figures[".mpy"]["n_qstr"].rstrip(",")))
-    print("%-44s %9s %7d B %7d B  (frozen: needs a firmware build of the VM, not possible here)"
-          % ("  target", "", RESIDENT_TARGETS[".mpy"], RESIDENT_TARGETS["ROMFS"]))
     print("%-44s %7s B  (heap_lock: %s; target 0)" % ("allocated per idle loop iteration", f["idle_poll_bytes"], f["idle_poll_heap_locked"]))
     print("%-44s %7s B  (%s sent)" % ("allocated per notification", f["notification_bytes"], f["notifications_sent"]))
     print("%-44s %7s B" % ("Register message on the wire", f["register_bytes"]))
@@ -160,6 +160,8 @@ def client_figures():
     peak = max(grown for _name, grown, _answer in requests)
     print("%-44s %9s %7d B %7d B  (resident + largest request + 25 %%; not a hard cap: the VM cannot have one)"
           % ("smallest heap that works, about", "", (resident[".mpy"] + peak) * 5 // 4, (resident["ROMFS"] + peak) * 5 // 4))
+    print("%-44s %9s %7d B %7d B  (ROMFS: and frozen; measured on a real 32-bit port: README, Memory)"
+          % ("  goal", "", HEAP_GOALS[".mpy"], HEAP_GOALS["ROMFS"]))
     print("== heap each module keeps once imported (VM), and of it the interned names' ==")
     print("%-22s %9s %9s %9s %9s" % ("", ".mpy", "names", "ROMFS", "names"))
     for name in modules[".mpy"]:
