@@ -7,10 +7,15 @@ PY := $(VENV)/bin/python
 LESHAN := build/leshan
 LESHAN_SRC := host_tests/peers/leshan
 
-.PHONY: test bench run setup clean deploy objects flash vboard bundle
+.PHONY: test test-port bench run setup clean deploy objects flash vboard bundle
 
 test: setup
 	$(PY) tools/run_tests.py
+
+# The portable tests on a real MicroPython binary, by hand (not in make test: CI has none):
+#   make test-port MICROPYTHON=/path/to/micropython [HEAPSIZE=112K]
+test-port:
+	$(PYTHON) tools/port_tests.py --micropython "$(MICROPYTHON)" $(if $(HEAPSIZE),--heapsize "$(HEAPSIZE)")
 
 bench: setup
 	$(PY) tools/bench.py

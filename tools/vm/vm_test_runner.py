@@ -1,5 +1,6 @@
 # Finds and runs the portable tests inside the MicroPython VM: every `test_*` function of
 # every /tests/test_*.py module, or of the modules named on the command line. Prints a traceback per failure and a closing count line.
+# tools/port_tests.py runs it on a real MicroPython binary with `tests` naming the folder.
 import os
 import sys
 
@@ -20,9 +21,9 @@ def _run_module(name, counts):
             counts[0] += 1
 
 
-def main(selected):
+def main(selected, tests="/tests"):
     counts = [0, 0]  # passed, failed
-    names = sorted(f[:-3] for f in os.listdir("/tests") if f.startswith("test_") and f.endswith(".py"))
+    names = sorted(f[:-3] for f in os.listdir(tests) if f.startswith("test_") and f.endswith(".py"))
     for name in names:
         if selected and name not in selected:
             continue
