@@ -102,7 +102,8 @@ def _add_account(model, config, prefix, ssid):
                           bytes.fromhex(config[prefix + "psk_key"]))
     elif security == "certificate":
         core.add_security(model, uri, ssid, bootstrap, _CERTIFICATE, config[prefix + "certificate"],
-                          config[prefix + "private_key"], config[prefix + "server_certificate"])
+                          config[prefix + "private_key"], config[prefix + "server_certificate"],
+                          config[prefix + "certificate_usage"])
     else:
         core.add_security(model, uri, ssid, bootstrap)
 

@@ -1,28 +1,37 @@
 # The client over DTLS with a pre-shared key, run as the user runs it (tools/host_run.py
 # --psk-identity --psk-key) against a scripted DTLS server (peers/dtls_server.py, a process
 # of its own) on loopback: handshake, Register, a Read from the server and the De-register
-# all go through the DTLS session. Every wait is bounded.
+# all go through the DTLS session. Then the contexts lwm2m.dtls makes for each Security Mode
+# and Certificate Usage, and the tls stand-in's reads and cipher suites against a
+# python-mbedtls server. Every wait is bounded.
 import socket
 import subprocess
+import time
 
 import pytest
 
 import board  # boards/host/board.py: what the host run reports as the device
+import tls  # boards/host/tls.py, the stand-in
 from peers.host import ROOT, HostRuns, Lines, free_udp_port, python
+from peers.pki import Pki
+
+from lwm2m import dtls
 
 IDENTITY = "dtls-ep"
 KEY = "000102030405060708090a0b0c0d0e0f"
 
 
 class DtlsServer:
-    def __init__(self, port, identity, key):
-        self.proc = subprocess.Popen([python(), "-u", str(ROOT / "host_tests" / "peers" / "dtls_server.py"),
-                                      str(port), identity, key], cwd=str(ROOT), stdout=subprocess.PIPE,
+    # peers/dtls_server.py, or another script of peers/ taking the same arguments (and extra)
+    def __init__(self, port, identity, key, script="dtls_server.py", extra=()):
+        self.proc = subprocess.Popen([python(), "-u", str(ROOT / "host_tests" / "peers" / script),
+                                      str(port), identity, key] + list(extra), cwd=str(ROOT), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.out = Lines(self.proc.stdout, "dtls-server")
 
-    def wait(self, word, timeout):
-        line = self.out.wait(lambda text: text.split(" ")[0] == word, timeout)
+    def wait(self, word, timeout, start=0):
+        # The first line from index start on whose first word is word.
+        line = self.out.wait(lambda text: text.split(" ")[0] == word, timeout, start)
         assert line is not None, "no %r from the DTLS server in %d s:\n%s" % (word, timeout, "\n".join(self.out.lines()))
         return line
 
@@ -86,12 +95,16 @@ def test_a_handshake_that_gets_no_answer_times_out_with_a_hint_and_no_plaintext(
 
 
 class Security:
-    # A Security (0) instance's values, for lwm2m.dtls.context
-    def __init__(self, mode, identity=b"", server_key=b"", secret=b""):
+    # A Security (0) instance's values, for lwm2m.dtls.context; more: {resource id: value}
+    def __init__(self, mode, identity=b"", server_key=b"", secret=b"", **more):
         self.values = {0: "coaps://192.0.2.1:5684", 2: mode, 3: identity, 4: server_key, 5: secret}
+        self.values.update((int(rid[1:]), value) for rid, value in more.items())
 
     def get(self, rid):
         return self.values[rid]
+
+    def has(self, rid):
+        return rid in self.values
 
 
 @pytest.mark.parametrize("security, message", [
@@ -101,17 +114,159 @@ class Security:
     (Security(7), "unknown Security Mode 7"),
 ])
 def test_security_modes_the_client_cannot_use_are_refused_by_name(security, message):
-    from lwm2m import dtls
-
     with pytest.raises(ValueError) as err:
         dtls.context(security)
     assert str(err.value) == "coaps://192.0.2.1:5684: " + message
 
 
 def test_a_psk_context_offers_psk_suites_only():
-    from lwm2m import dtls
-
-    ctx = dtls.context(Security(0, b"ep", b"", bytes(16)))
+    ctx, hostname = dtls.context(Security(0, b"ep", b"", bytes(16)))
+    assert hostname is None  # no certificate to check a name against
     conf = ctx._configuration()  # the stand-in's python-mbedtls configuration
     assert conf.ciphers and all(c.startswith("TLS-PSK-WITH-") for c in conf.ciphers)
     assert conf.pre_shared_key == ("ep", bytes(16))
+
+
+# -- Security Mode 2: what each Certificate Usage (/0/x/15) makes of the context (lwm2m.dtls)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(tmp_path_factory.mktemp("x509"))
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _certificate_security(pki, server_key, **more):
+    cert, key = pki.client("dtls-ep")
+    return Security(2, _read(cert), server_key, _read(key), **more)
+
+
+def test_usage_3_the_default_pins_the_servers_certificate_and_checks_nothing_else(pki):
+    server = _read(pki.server_cert)
+    ctx, hostname = dtls.context(_certificate_security(pki, server))
+    assert (ctx.verify_mode, hostname) == (tls.CERT_OPTIONAL, None)
+    pin = ctx.verify_callback
+    assert pin(memoryview(server), 0) == 0
+    assert pin(memoryview(_read(pki.ca_file)), 0) == -0x3000  # MBEDTLS_ERR_X509_FATAL_ERROR
+    assert pin(memoryview(_read(pki.ca_file)), 1) == 0  # the server's CA, in its chain
+    assert dtls.context(_certificate_security(pki, server, r15=3))[1] is None
+
+
+def test_usage_3_pins_a_pem_certificate_by_its_der(pki):
+    from mbedtls import x509
+
+    server = _read(pki.server_cert)
+    pem = x509.CRT.from_DER(server).to_PEM().encode()
+    ctx, _ = dtls.context(_certificate_security(pki, pem))
+    assert ctx.verify_callback(memoryview(server), 0) == 0
+
+
+@pytest.mark.parametrize("usage", [0, 2])
+def test_usages_0_and_2_trust_the_ca_and_check_the_name_of_the_uri_host(pki, usage):
+    ctx, hostname = dtls.context(_certificate_security(pki, _read(pki.ca_file), r15=usage))
+    assert (ctx.verify_mode, ctx.verify_callback, hostname) == (tls.CERT_REQUIRED, None, "192.0.2.1")
+    assert [c.to_DER() for c in ctx._trust] == [_read(pki.ca_file)]  # the stand-in's trust store
+
+
+def test_the_sni_resource_names_the_server_instead_of_the_uri(pki):
+    _, hostname = dtls.context(_certificate_security(pki, _read(pki.ca_file), r15=2, r14="lwm2m.example"))
+    assert hostname == "lwm2m.example"
+
+
+def test_usage_1_checks_the_chain_and_the_name_and_pins(pki):
+    server = _read(pki.server_cert)
+    ctx, hostname = dtls.context(_certificate_security(pki, server, r15=1))
+    assert (ctx.verify_mode, hostname) == (tls.CERT_REQUIRED, "192.0.2.1")
+    assert ctx.verify_callback(memoryview(server), 0) == 0
+    assert ctx.verify_callback(memoryview(_read(pki.ca_file)), 0) == -0x3000
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"r15": 4}, "unknown Certificate Usage 4 (0 to 3)"),
+    ({"r15": 2, "r4": b"\x30\x03abc"}, "invalid cert"),  # usage 3 parses no /0/x/4: it compares it
+    ({"r4": b""}, "Certificate needs the client's certificate (/0/x/3), the server's (/0/x/4) and a key (/0/x/5)"),
+])
+def test_a_certificate_configuration_the_client_cannot_use_is_refused_by_name(pki, values, message):
+    security = _certificate_security(pki, _read(pki.server_cert))
+    security.values.update((int(rid[1:]), value) for rid, value in values.items())
+    with pytest.raises(ValueError) as err:
+        dtls.context(security)
+    assert str(err.value) == "coaps://192.0.2.1:5684: " + message
+
+
+# -- the stand-in's reads and cipher suites, against peers/dtls_records.py
+
+
+def _wrapped(port, board_name="host"):
+    # A stand-in session of that board with the server at port, the handshake under way.
+    was = tls.board(board_name)
+    try:
+        ctx = dtls.psk_context(IDENTITY.encode(), bytes.fromhex(KEY))
+    finally:
+        tls.board(was)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.connect(("127.0.0.1", port))
+    return ctx.wrap_socket(sock, do_handshake_on_connect=False)
+
+
+def _handshake(wrapped, seconds=10):
+    # Drives the handshake by writing; -> the exception that ended it, None once done.
+    deadline = time.monotonic() + seconds
+    try:
+        while wrapped.write(b"go") is None:
+            assert time.monotonic() < deadline, "no handshake in %d s" % seconds
+            time.sleep(0.01)
+    except (OSError, ValueError) as exc:
+        return exc
+    return None
+
+
+def _records_server(peers, *suites):
+    port = free_udp_port()
+    server = peers["server"] = DtlsServer(port, IDENTITY, KEY, "dtls_records.py", suites)
+    server.wait("listening", 10)
+    return port, server
+
+
+def test_reads_give_one_record_or_join_them_as_micropythons_stream_reads_do(peers):
+    port, server = _records_server(peers)
+    wrapped = _wrapped(port)
+    try:
+        assert _handshake(wrapped) is None  # its "go" asks for the first step
+        server.wait("sent", 10)
+        time.sleep(0.1)  # both records on the socket
+        buf = bytearray(64)
+        assert wrapped.readinto(buf) == 12 and buf[:12] == b"firstsecond!"  # joined
+        assert wrapped.recv(64) is None
+        wrapped.send(b"more")
+        server.wait("sent", 10, server.out.count())
+        time.sleep(0.1)
+        assert [wrapped.recv(64), wrapped.recv(64), wrapped.recv(64)] == [b"third", b"fourth", None]  # one each
+        wrapped.send(b"bye")
+        server.wait("sent", 10, server.out.count())
+        time.sleep(0.1)
+        assert wrapped.recv(64) == b""  # the close_notify
+    finally:
+        wrapped.close()
+
+
+@pytest.mark.parametrize("board_name, reachable", [("rp2", False), ("unix", False), ("esp32", True), ("host", True)])
+def test_a_server_with_only_the_mandatory_ccm_8_suite_is_out_of_reach_from_rp2_and_unix(peers, board_name, reachable):
+    port, server = _records_server(peers, "TLS-PSK-WITH-AES-128-CCM-8")
+    wrapped = _wrapped(port, board_name)
+    try:
+        failure = _handshake(wrapped)
+        if reachable:
+            assert failure is None and wrapped.cipher()[0] == "TLS-PSK-WITH-AES-128-CCM-8"
+            assert server.wait("handshake", 10) == "handshake TLS-PSK-WITH-AES-128-CCM-8"
+        else:
+            # the server finds no suite it shares and says so (a fatal handshake_failure alert)
+            assert failure.args == (-0x7780, "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE"), failure
+            assert server.wait("handshake", 10).startswith("handshake failed ")
+    finally:
+        wrapped.close()

@@ -564,7 +564,7 @@ def dtls_figures():
             addr = transport.resolve("127.0.0.1", relay.port)
             buf = bytearray(1280)
             start = time.perf_counter()
-            transport.secure(addr, dtls.context(Psk()))
+            transport.secure(addr, *dtls.context(Psk()))
             transport.send(b"\x40\x00\x00\x01", addr)  # a CoAP ping, sent once the handshake is done
             while transport.handshaking() and time.perf_counter() - start < 10:
                 transport.wait(10)

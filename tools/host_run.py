@@ -33,6 +33,9 @@ def parse_args(argv):
     parser.add_argument("--certificate", help="DTLS with certificates: this client's certificate file (DER or PEM)")
     parser.add_argument("--private-key", help="its private key file (DER or PEM)")
     parser.add_argument("--server-certificate", help="the server's certificate or its CA, a file (DER or PEM)")
+    parser.add_argument("--certificate-usage", type=int, choices=(0, 1, 2, 3), default=3,
+                        help="what --server-certificate is (LwM2M /0/x/15): 0 CA constraint, 1 service certificate"
+                             " constraint, 2 trust anchor, 3 the server's own certificate (default %(default)s)")
     parser.add_argument("--ack-timeout", type=float, default=2, help="CoAP ACK_TIMEOUT in seconds: the first retransmission's wait (default %(default)s)")
     parser.add_argument("--state-dir", default=None, help="folder where the client keeps what servers write to /1 and /3, and firmware updates (default: nothing kept, no firmware update)")
     parser.add_argument("--confirm-s", type=int, default=300, help="after a firmware update, the seconds the new version has to register before it is rolled back (default %(default)s)")
@@ -74,6 +77,7 @@ def main(argv=None):
     if any(files.values()):
         settings[prefix + "security"] = "certificate"
         settings.update({prefix + name: path or "" for name, path in files.items()})
+        settings[prefix + "certificate_usage"] = args.certificate_usage
     try:
         config = firmware_config.read_files(firmware_config.parse(settings, "command line"), "command line")
     except firmware_config.ConfigError as exc:

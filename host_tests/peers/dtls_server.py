@@ -11,6 +11,7 @@ import sys
 import aiocoap
 from aiocoap.numbers.codes import Code
 from mbedtls import tls
+from mbedtls.exceptions import TLSError
 
 PSK_SUITES = [c for c in tls.ciphers_available() if c.startswith("TLS-PSK-WITH-")]
 
@@ -19,20 +20,39 @@ def say(*words):
     print(*words, flush=True)
 
 
-def accept(sock, identity, key):
-    conf = tls.DTLSConfiguration(pre_shared_key_store={identity: key}, ciphers=PSK_SUITES,
+def accept(sock, identity, key, suites=PSK_SUITES):
+    conf = tls.DTLSConfiguration(pre_shared_key_store={identity: key}, ciphers=suites,
                                  validate_certificates=False)
     conn, addr = tls.ServerContext(conf).wrap_socket(sock).accept()
     conn.setcookieparam(addr[0].encode())
     try:
-        conn.do_handshake()
+        _handshake(conn)
     except tls.HelloVerifyRequest:  # the client proves its address, then comes again
         pass
     conn, addr = conn.accept()
     conn.setcookieparam(addr[0].encode())
-    conn.do_handshake()
+    _handshake(conn)
     say("handshake", conn.cipher())
     return conn
+
+
+def _handshake(conn):
+    try:
+        conn.do_handshake()
+    except tls.HelloVerifyRequest:
+        raise
+    except TLSError:
+        send_pending(conn)  # the fatal alert that says why
+        raise
+
+
+def send_pending(conn):
+    # What python-mbedtls queued and did not send itself: an alert made by a failed handshake,
+    # a close_notify made by shutdown().
+    buffers = conn._buffer
+    data = buffers.peek_outgoing(4096)
+    buffers.consume_outgoing(len(data))
+    conn._socket.send(data)
 
 
 def main(port, identity, key):

@@ -73,12 +73,13 @@ class Bootstrap:
         self.client = client
         self.account = account
         self.uri = account.get(0)
-        _scheme, host, port = split_uri(self.uri)
-        self.context = None
-        if _scheme == "coaps":
+        scheme, host, port = split_uri(self.uri)
+        self.security = None  # the bootstrap account, for a coaps:// server
+        if scheme == "coaps":
             from lwm2m import dtls
 
-            self.context = dtls.context(account)
+            dtls.check(account)
+            self.security = account
         self.addr = client.transport.resolve(host, port)
         self.handshake_at = None
         self.retry_ms = _RETRY_FIRST_MS
@@ -122,9 +123,14 @@ class Bootstrap:
         msg.add_query("ep", client.endpoint)
         if client.version != "1.0":
             msg.add_query("pct", _TLV)
-        if self.context:
+        if self.security:
+            from lwm2m import dtls
+
             client.exchange.cancel(self.addr)
-            client.transport.secure(self.addr, self.context)
+            why = dtls.secure(client.transport, self.addr, self.security)  # a new session for every Request
+            if why:
+                self._failed(why)
+                return
             self.handshake_at = client.now
         self.state = _REQUESTED
         client.log("bootstrap request to %s as %s" % (self.uri, client.endpoint))

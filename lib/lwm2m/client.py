@@ -114,17 +114,16 @@ class Client:
                 continue
             uri = inst.get(0)
             scheme, host, port = split_uri(uri)
-            context = None
             if scheme == "coaps":
                 from lwm2m import dtls
 
                 try:
-                    context = dtls.context(inst)
+                    dtls.check(inst)
                 except ValueError as exc:
                     self.log("%s: not registering" % exc)
                     continue
             entry = Server(self, ssid, uri, self.transport.resolve(host, port), server)
-            entry.context = context
+            entry.security = inst if scheme == "coaps" else None
             entry.check = "PSK identity and key" if inst.get(2) == 0 else "certificates"
             core.check_server_writes(server)
             server.on_execute(8, lambda _args, s=entry: s.trigger_update())

@@ -9,13 +9,17 @@ _NO_SEC = const(3)
 _WLAN = const(21)  # Network Bearer: 21 WLAN (TS Core E.5)
 
 
-def add_security(model, uri, ssid, bootstrap=False, mode=_NO_SEC, identity=b"", secret=b"", server_key=b""):
+def add_security(model, uri, ssid, bootstrap=False, mode=_NO_SEC, identity=b"", secret=b"", server_key=b"",
+                 usage=None):
     # identity /0/x/3: the PSK identity or the client's certificate; secret /0/x/5: the PSK or
-    # the private key; server_key /0/x/4: the server's certificate or its CA. A bootstrap
+    # the private key; server_key /0/x/4: the server's certificate or its CA; usage /0/x/15:
+    # the Certificate Usage (None: left out, 3 by default; see lwm2m.dtls). A bootstrap
     # server's account has no Short Server ID (ssid None).
     values = {0: uri, 1: bootstrap, 2: mode, 3: identity, 4: server_key, 5: secret, 11: 0}
     if ssid is not None:
         values[10] = ssid
+    if usage is not None:
+        values[15] = usage
     return model.add_instance(0, values=values)
 
 

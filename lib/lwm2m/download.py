@@ -63,7 +63,7 @@ class Download:
         except OSError as exc:
             raise Failed(_LOST, "%s: cannot resolve %s: %r" % (uri, host, exc))
         if scheme == "coaps" and not [s for s in client.servers if s.addr == self.addr]:
-            client.transport.secure(self.addr, self._context(scheme, host, port))
+            self._secure(scheme, host, port)
         self.stopped = False
         self.tries = 0
         self.offset = 0
@@ -75,21 +75,26 @@ class Download:
         client.log("firmware: downloading %s from byte %d" % (uri, self.offset))
         self._get()
 
-    def _context(self, scheme, host, port):
-        # The DTLS context: that of a Security instance for the same server, else the PSK.
+    def _secure(self, scheme, host, port):
+        # A DTLS session with the security of a Security instance for the same server, else
+        # with the download PSK. One that cannot be had fails the download.
         from lwm2m import dtls
 
+        account = None
         security = self.client.model.object(0)
         for inst in security.instances.values() if security else ():
             try:
                 if split_uri(inst.get(0)) == (scheme, host, port):
-                    return dtls.context(inst)
+                    account = inst
+                    break
             except ValueError:
                 continue
         psk = self.firmware.psk
-        if not psk:
+        if account is None and not psk:
             raise Failed(_INVALID_URI, "%s: no Security instance for that server and no download PSK" % self.uri)
-        return dtls.psk_context(psk[0], psk[1])
+        why = dtls.secure(self.client.transport, self.addr, account, psk)
+        if why:
+            raise Failed(_LOST, "%s: %s" % (self.uri, why))
 
     def _resume(self, saved):
         offset = saved["offset"]

@@ -92,8 +92,8 @@ def _restore_server(client, server, entry, now, slept_ms):
         client.log("%s: local port %d taken: the server sees a new one" % (server.uri, port))
     if server.registered():
         server.update_now = True
-        if server.context:
-            client.transport.secure(server.addr, server.context)  # the old DTLS session died with the sleep
+        if server.security:
+            server.secure("update")  # the old DTLS session died with the sleep
 
 
 def _observation(obs, now, con_interval):

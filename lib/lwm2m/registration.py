@@ -71,7 +71,12 @@ def handshake_over(transport, addr, started, now):
 def handshake_failure(transport, addr, check):
     # Why the handshake with addr failed, for the log; check: what to check when it timed
     # out, since a wrong PSK is not told: the server drops the handshake without a word.
-    return transport.failure(addr) or "the DTLS handshake timed out: check the " + check
+    failure = transport.failure(addr)
+    if failure is None:
+        return "the DTLS handshake timed out: check the " + check
+    if failure.endswith("X509_FATAL_ERROR"):  # lwm2m.dtls's pin refused the certificate
+        return failure + ": the server's certificate is not the one of /0/x/4"
+    return failure
 
 
 class Server:
@@ -83,7 +88,7 @@ class Server:
         self.uri = uri
         self.addr = addr
         self.instance = instance  # its Server (1) object instance
-        self.context = None  # the tls.SSLContext of a coaps:// server
+        self.security = None  # the Security (0) instance of a coaps:// server
         self.check = None  # what to check when its handshake times out
         self.handshake_at = None  # ticks when its current DTLS handshake began, until done
         self.state = _IDLE
@@ -171,22 +176,25 @@ class Server:
     def _register(self):
         msg = self.register_message()
         msg.token = b""
-        if self.context:
+        # A new registration starts without them; ended first, so that none goes out while
+        # there is no session.
+        ended = self.client.observer.cancel(self.ssid)
+        if ended:
+            self.client.log("%s: %d observations ended with the last registration" % (self.uri, ended))
+        if self.security:
             # A new DTLS session for every Register: after a failure the old one may be gone
             # at the server (restarted, or its NAT binding expired).
             dropped = self.client.exchange.cancel(self.addr)
             if dropped:
                 self.client.log("%s: %d messages of the old DTLS session dropped" % (self.uri, dropped))
-            self.client.transport.secure(self.addr, self.context)
+            if not self.secure("register"):
+                return
             self.handshake_at = self.client.now
         lifetime = self.lifetime()
         self.state = _WAITING
         self.sent_lifetime = lifetime
         self.sent_binding = self.binding()
         self.links_changed = False
-        ended = self.client.observer.cancel(self.ssid)  # a new registration starts without them
-        if ended:
-            self.client.log("%s: %d observations ended with the last registration" % (self.uri, ended))
         self.client.log("register with %s as %s (lifetime %d s)" % (self.uri, self.client.endpoint, lifetime))
         block.send(self.client.exchange, msg, self.addr, lambda r: self._registered(r), self._now)
 
@@ -198,7 +206,7 @@ class Server:
                 self._retry("register", response)
                 return
             self.attempts = self.sequences = 0
-            suite = " over %s" % self.client.transport.cipher(self.addr) if self.context else ""
+            suite = " over %s" % self.client.transport.cipher(self.addr) if self.security else ""
             self.client.log("registered with %s at %s%s" % (self.uri, self.location, suite))
             self._schedule_update()
         else:
@@ -219,16 +227,28 @@ class Server:
             self.client.exchange.cancel(self.addr)
             self._retry("register", None)
 
+    def secure(self, what):
+        # A new DTLS session with the server; False when it could not be had (no heap for
+        # mbedTLS, no socket), which fails `what` ("register", "update") with the back-off.
+        from lwm2m import dtls
+
+        why = dtls.secure(self.client.transport, self.addr, self.security)
+        if why:
+            self._retry(what, None, why)
+        return not why
+
     def _now(self):
         return self.client.now
 
     def _setting(self, rid, default):
         return self.instance.get(rid) if self.instance.has(rid) else default
 
-    def _retry(self, what, response):
-        reason = "no answer" if response is None else coap.code_name(response.code)
-        if self.context and self.client.transport.cipher(self.addr) is None:
+    def _retry(self, what, response, reason=None):
+        # what failed: "register" or "update", with the answer (None: none), or the reason.
+        if reason is None and self.security and self.client.transport.cipher(self.addr) is None:
             reason = handshake_failure(self.client.transport, self.addr, self.check)
+        elif reason is None:
+            reason = "no answer" if response is None else coap.code_name(response.code)
         self.state = _IDLE
         self.location = None
         self.attempts += 1
