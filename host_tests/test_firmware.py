@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "firmware"))
 
 import config as firmware_config  # noqa: E402
-import main as firmware  # noqa: E402
+import app as firmware  # noqa: E402
 from lwm2m.transport import MemoryTransport  # noqa: E402
 
 GOOD = {"server": "coap://192.0.2.10:5683", "wifi": {"ssid": "home", "password": "secret"}}
@@ -350,3 +350,14 @@ def test_the_supervisor_resumes_the_registration_a_deep_sleep_kept():
 
     first = coap.decode(transports[0].sent[0][0])
     assert first.code == 0x02 and first.path() == "/rd/q7"  # an Update, no Register
+
+
+def test_main_reports_a_bad_config_json_and_unloads_its_reader(tmp_path, monkeypatch, capsys):
+    # What main.py runs on a board: config.py is needed once, and then let go of (its checks
+    # keep more heap than any module but the client's).
+    (tmp_path / "config.json").write_text("{")
+    monkeypatch.chdir(tmp_path)
+    firmware.main()
+    assert capsys.readouterr().out.startswith("config.json")
+    assert "config" not in sys.modules
+

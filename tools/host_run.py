@@ -17,7 +17,7 @@ cpython_shim.install()
 
 import board  # noqa: E402
 import config as firmware_config  # noqa: E402
-import main as firmware  # noqa: E402
+import app as firmware  # noqa: E402
 from lwm2m.transport import UdpTransport  # noqa: E402
 
 

@@ -3,10 +3,13 @@
 # the micropython/ports/esp32 directory of a MicroPython checkout:
 #   make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/boards/esp32/manifest.py
 # then flash it and copy main.py, config.json and the objects/ folder onto the board as
-# usual (main.py is not frozen: it is yours to edit). Relative paths below are taken from
-# this file's directory.
+# usual (main.py is not frozen). Your own app.mpy copied onto the board (make deploy does)
+# comes before the frozen app.py in sys.path. Relative paths below are taken from this
+# file's directory.
 include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (ntptime among it)
 package("lwm2m", base_path="../../lib")
+module("app.py", base_path="../../firmware")  # the supervisor main.py runs
+module("config.py", base_path="../../firmware")  # its reader of config.json
 module("board.py")
 module("wifi_board.py", base_path="../common")  # what board.py takes from boards/common
 module("ota.py")  # the firmware-update sink, imported by board.firmware_sink()
