@@ -653,3 +653,34 @@ def test_pico_sleeps_lightly_and_never_wakes_from_a_deep_sleep(pico):
     pico.mod.light_sleep(1000)
     assert pico.machine.sleeps == [("light", 1000)]
     assert pico.mod.woken() is None
+
+
+def test_the_pico_loads_its_bundle_sink_only_when_an_update_needs_it(pico, monkeypatch):
+    # bundle_sink and bundle_swap keep 8 KB of heap as .mpy files: a start with no update to
+    # report (nothing in /update) does without them.
+    loaded = []
+
+    class Sink:
+        def __init__(self, folder, bundle):
+            loaded.append(folder)
+
+        def outcome(self):
+            return (1, "2.0.1")
+
+        def begin(self, size):
+            return size
+
+    monkeypatch.setitem(sys.modules, "bundle_sink", types.SimpleNamespace(BundleSink=Sink))
+    present = set()
+
+    def stat(path):
+        if path not in present:
+            raise OSError(2, "no such file")
+        return (0,) * 10
+
+    monkeypatch.setattr(pico.shared, "os", types.SimpleNamespace(stat=stat))
+    sink = pico.mod.firmware_sink("/state")
+    assert sink.outcome() is None and loaded == []
+    present.add("/update/trial")  # an update on trial since the last boot
+    assert sink.outcome() == (1, "2.0.1") and loaded == ["/update"]
+    assert sink.begin(10) == 10 and loaded == ["/update"]  # loaded once

@@ -332,7 +332,7 @@ def test_a_whole_update_on_a_folder_confirmed_and_rolled_back(built, tmp_path):
 def test_the_board_gives_a_bundle_sink_for_itself(port, monkeypatch):
     from test_boards import Board
 
-    sink = Board(port, monkeypatch).mod.firmware_sink("/state")
+    sink = Board(port, monkeypatch).mod.firmware_sink("/state")._loaded()  # loaded when an update needs it
     assert isinstance(sink, bundle_sink.BundleSink) and (sink.folder, sink.board) == ("/update", port)
 
 

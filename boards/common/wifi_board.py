@@ -262,10 +262,34 @@ def firmware_sink(state_dir):
     # Firmware Update (object 5) takes application bundles (firmware/BUNDLE.md): unpacked into
     # /update and swapped in by boot.py at the next reset (ESP32 replaces this with its OTA
     # partitions). state_dir is not used: boot.py finds /update before config.json is read.
-    # Imported only when an update is asked for.
-    from bundle_sink import BundleSink
+    return _LazySink()
 
-    return BundleSink("/update", _bundle)
+
+class _LazySink:
+    # The bundle sink, whose modules (bundle_sink, bundle_swap: 8 KB of heap as .mpy files)
+    # are loaded only when an update needs them: asked at start for the outcome of an earlier
+    # update, the sink is needed only when /update holds one.
+    def __init__(self):
+        self._sink = None
+
+    def _loaded(self):
+        if self._sink is None:
+            from bundle_sink import BundleSink
+
+            self._sink = BundleSink("/update", _bundle)
+        return self._sink
+
+    def outcome(self):
+        for name in ("trial", "result"):
+            try:
+                os.stat("/update/" + name)
+            except OSError:
+                continue
+            return self._loaded().outcome()
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._loaded(), name)
 
 
 def _clock_ms():
