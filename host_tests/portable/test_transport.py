@@ -232,9 +232,32 @@ def _no_heap(transport):
         raise MemoryError
 
     sock.recv = no_heap
+    assert transport.recv_into(bytearray(64)) == -1  # nothing waited: nothing lost, no error
     sock.inbox = [b"\x40\x01\x12\x34", b"\x40\x01\x12\x35"]
     raises(MemoryError, transport.recv_into, bytearray(64))
     assert sock.inbox == [] and transport.recv_into(bytearray(64)) == -1
+
+
+class _NoHeapContext:
+    # A tls.SSLContext whose wrap_socket finds no heap for mbedTLS, as on a full Pico W.
+    def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, server_hostname=None):
+        raise OSError(errno.ENOMEM, "ENOMEM")
+
+
+def test_a_dtls_session_that_cannot_be_made_lets_nothing_through():
+    _with_transport(_no_session)
+
+
+def _no_session(transport):
+    addr = transport.resolve(*SERVER)
+    raises(OSError, transport.secure, addr, _NoHeapContext())
+    sock = transport.socket(addr)
+    transport.send(b"\x40\x02\x00\x01register", addr)
+    assert sock.sent == []  # not in the clear, not at all
+    assert transport.failure(addr) and not transport.handshaking()
+    sock.inbox = [b"\x60\x41\x00\x01"]  # whatever arrives is dropped, not left to wake the loop
+    assert transport.recv_into(bytearray(64)) == -1 and sock.inbox == []
+    raises(OSError, transport.secure, addr, _NoHeapContext())  # and a later try starts afresh
 
 
 def test_each_server_has_its_own_socket():

@@ -27,6 +27,7 @@ from micropython import const
 _NOTHING_ERRORS = (errno.EAGAIN, errno.ETIMEDOUT)
 _DYNAMIC_PORTS = const(49152)  # local ports are picked from 49152-65535 (RFC 6335)
 _PICKS = const(8)  # ports tried before giving up
+_NO_SESSION = "no DTLS session"  # a peer's failure while secure() makes its session
 
 
 def resolve(host, port, family=None):
@@ -156,17 +157,25 @@ class UdpTransport:
 
     def secure(self, addr, context, hostname=None):
         # hostname: the server's name, which its certificate is checked against (None: no check).
+        # Until the session is made the peer counts as failed: when a step raises (no heap for
+        # mbedTLS, no socket), nothing goes out to it, in the clear least of all.
         peer = self._peer(addr)
-        self._poller.unregister(peer.sock)
+        try:
+            self._poller.unregister(peer.sock)
+        except (KeyError, ValueError):  # CPython: its socket went with an earlier failed secure()
+            pass
         peer.sock.close()
+        peer.failure = _NO_SESSION
         sock, port = self._connect(addr, peer.port)  # the same port: the server knows it
         peer.__init__(sock, addr, port)
         peer.context = context
+        peer.failure = _NO_SESSION
         if hostname is None:
             peer.link = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False)
         else:
             peer.link = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False,
                                             server_hostname=hostname)
+        peer.failure = None
 
     def socket(self, addr):
         # The socket connected to addr (for its local address).
@@ -235,13 +244,21 @@ class UdpTransport:
 
     def _receive(self, peer, buf):
         if peer.failure:
+            # A failed session takes nothing in; what arrives is read off its socket and
+            # dropped, since left waiting it would wake the loop again and again.
+            try:
+                peer.sock.recv(len(buf))
+            except (OSError, MemoryError):
+                pass
             return -1
         try:
             data = peer.link.recv(len(buf))
         except MemoryError:
             # No heap for the datagram: what waits is read into buf (readinto allocates
             # nothing) and dropped, as if lost, rather than waking the loop again and again.
-            peer.link.readinto(buf)
+            # The recv() may have found nothing: then nothing is lost.
+            if peer.link.readinto(buf) is None:
+                return -1
             raise
         except OSError as exc:
             # EAGAIN: nothing after all. ECONNREFUSED: an ICMP port unreachable from a peer
