@@ -30,12 +30,14 @@ run: $(VENV)/.installed
 #   make flash PORT=... FIRMWARE=file.bin [CHIP=esp32|esp32s2|esp32s3|esp32c3|esp32c6|...] [BAUD=460800]
 #              [PARTITIONS=boards/esp32/partitions-4MiB-ota-romfs.csv]   (OTA slots and a ROMFS partition)
 #   make flash CHIP=rp2                      prints how to copy the .uf2 onto a Pico
-#   make deploy PORT=... [BOARD=esp32|rp2|vboard] [CONFIG=file.json] [FORCE=1] [NO_RESET=1] [ROMFS=1]
+#   make deploy PORT=... [BOARD=esp32|rp2|vboard] [CONFIG=file.json] [FORCE=1] [NO_RESET=1] [ROMFS=1|0]
+#              the compiled modules in the board's ROMFS partition if it has one big enough, else as .mpy
+#              files; ROMFS=1 refuses a board without such a partition, ROMFS=0 copies .mpy files
 #   make objects PORT=... DDF=file.xml       compiles one object definition and copies it
 BOARD ?= esp32
 BAUD ?= 460800
 deploy: $(VENV)/.installed
-	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(CONFIG),--config "$(CONFIG)") $(if $(FORCE),--force) $(if $(NO_RESET),--no-reset) $(if $(ROMFS),--romfs)
+	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(CONFIG),--config "$(CONFIG)") $(if $(FORCE),--force) $(if $(NO_RESET),--no-reset) --romfs "$(or $(patsubst 1,yes,$(patsubst 0,no,$(ROMFS))),auto)"
 
 objects: $(VENV)/.installed
 	$(PY) tools/deploy.py --port "$(PORT)" --objects $(DDF) $(if $(NO_RESET),--no-reset)

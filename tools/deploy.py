@@ -1,7 +1,8 @@
 # make deploy and make objects: compile the client with mpy-cross and copy it onto a board with
 # mpremote.
 #
-#   python3 tools/deploy.py --port PORT [--board esp32|rp2|vboard] [--config FILE] [--force] [--no-reset] [--romfs]
+#   python3 tools/deploy.py --port PORT [--board esp32|rp2|vboard] [--config FILE] [--force] [--no-reset]
+#                           [--romfs auto|yes|no]
 #   python3 tools/deploy.py --port PORT --objects FILE.xml [...]
 #   python3 tools/deploy.py --update-package-json      (the mip manifest, from lib/)
 #
@@ -17,13 +18,16 @@
 #   config.json (repo root)  -> /config.json    checked with firmware/config.py first (--config
 #                                               FILE copies another file in its place)
 #
-# With --romfs (make deploy ROMFS=1) every compiled module (/lib/** and /*.mpy above) goes into
-# one ROMFS image instead (tools/romfs.py, mpremote's builder), written to the board's ROMFS
-# partition with `mpremote romfs deploy`: the board mounts it at /rom and runs the bytecode
-# in place, /rom and /rom/lib coming before /lib in sys.path. Their copies on the filesystem
-# are removed, since "" (the root folder) comes first in sys.path and would shadow them.
-# boot.py, main.py, config.json and /objects stay on the filesystem. A board without a ROMFS
-# partition is told apart before anything is copied.
+# Where the board has a ROMFS partition that the image fits (--romfs auto, the default; make
+# deploy ROMFS=1 is --romfs yes, which refuses a board without one, before anything is copied)
+# every compiled module (/lib/** and /*.mpy above) goes into one ROMFS image instead
+# (tools/romfs.py, mpremote's builder), written to the partition with `mpremote romfs deploy`:
+# the board mounts it at /rom and runs the bytecode in place, /rom and /rom/lib coming before
+# /lib in sys.path. Their copies on the filesystem are removed, since "" (the root folder)
+# comes first in sys.path and would shadow them. boot.py, main.py, config.json and /objects
+# stay on the filesystem. Deployed as .mpy files (no partition, too small one, or --romfs no:
+# make deploy ROMFS=0), the other way round: a client image left in the partition by an earlier
+# deploy would shadow the new /lib, so it is replaced by an empty image.
 #
 # Skipping unchanged files is mpremote's own: `fs cp` (mpremote 1.29, pinned) hashes the
 # destination on the board (sha256) and skips a file whose hash matches, printing
@@ -57,9 +61,23 @@ RESTART_S = 2.0  # time given to a board to restart before connecting again
 # main.py look for in the root folder.
 SAFE_ON = "f = open('/safe', 'w')\nf.close()\nprint('safe mode: the client will not start')"
 SAFE_OFF = "import os\ntry:\n os.remove('/safe')\nexcept OSError:\n pass"
-# The size of the board's first ROMFS partition, 0 without one (mpremote romfs query's test).
-ROMFS_SIZE = ("import vfs\nr = vfs.rom_ioctl(1) > 0 and vfs.rom_ioctl(2, 0) if hasattr(vfs, 'rom_ioctl') else 0\n"
-              "print('romfs partition:', len(r) if r and not isinstance(r, int) else 0)")
+# The size of the board's first ROMFS partition (0 without one, or without vfs.rom_ioctl: any
+# failure counts as none) and 1 when the image in it holds one of the paths filled in for %r.
+ROMFS_QUERY = """n = c = 0
+try:
+ import vfs
+ r = vfs.rom_ioctl(1) > 0 and vfs.rom_ioctl(2, 0)
+ n = len(r)
+ f = vfs.VfsRom(r)
+ for p in %r:
+  try:
+   f.stat(p)
+   c = 1
+  except OSError:
+   pass
+except Exception:
+ pass
+print('romfs partition:', n, c)"""
 
 
 class DeployError(Exception):
@@ -235,10 +253,12 @@ def prepare_code(entries):
 
 def split_romfs(entries, out):
     # (the image of every compiled module, the entries that stay on the filesystem, the paths
-    # on the filesystem that the image replaces); the image is written to out/romfs.img.
+    # on the filesystem that the image replaces); the image is written to out/romfs.img. Without
+    # entries it is an empty image.
     tree = Path(out) / "romfs"
     if tree.exists():
         shutil.rmtree(tree)
+    tree.mkdir(parents=True)
     in_rom, rest = [], []
     for local, remote in entries:
         (in_rom if remote.endswith(".mpy") else rest).append((local, remote))
@@ -252,14 +272,22 @@ def split_romfs(entries, out):
     return image, rest, shadows
 
 
-def romfs_size(port, runner):
-    # The size of the ROMFS partition of the board on port (0 without one).
-    code, out = runner(["connect", port, "+", "exec", ROMFS_SIZE])
+def unreachable(port, code):
+    return DeployError("cannot reach a MicroPython board on %s (mpremote exit %d). Check the port (list them "
+                       "with: .venv/bin/mpremote connect list) and that no other program (a serial monitor, "
+                       "another mpremote) holds it" % (port, code))
+
+
+def romfs_query(port, runner, paths):
+    # (the size of the ROMFS partition of the board on port, 0 without one; whether the image in
+    # it holds one of paths).
+    code, out = runner(["connect", port, "+", "exec", ROMFS_QUERY % (tuple(paths),)])
     if code != 0:
-        raise DeployError("cannot reach a MicroPython board on %s (mpremote exit %d)" % (port, code))
+        raise unreachable(port, code)
     for line in out.splitlines():
         if line.startswith("romfs partition: "):
-            return int(line.split()[-1])
+            size, holds = line.split()[-2:]
+            return int(size), holds == "1"
     raise DeployError("the board on %s did not say whether it has a ROMFS partition:\n%s" % (port, out))
 
 
@@ -277,10 +305,12 @@ def safe_mode_argv(port):
 def copy_argv(port, entries, force=False, reset=True, image=None, shadows=()):
     # Session 2: folders, clean-up, one `fs cp SRC :DST` per file (mpremote skips the
     # unchanged ones unless -f), leave safe mode, restart into the client. With a ROMFS
-    # image: it is written first, and the filesystem copies of its modules are removed.
+    # image: the filesystem copies of its modules (shadows) are removed and it is written first.
     argv = ["connect", port, "+", "exec", prepare_code(entries)]
+    if shadows:
+        argv += ["+", "exec", unshadow_code(shadows)]
     if image is not None:
-        argv += ["+", "exec", unshadow_code(shadows), "+", "romfs", "deploy", str(image)]
+        argv += ["+", "romfs", "deploy", str(image)]
     for local, remote in entries:
         argv += ["+", "fs", "cp"] + (["-f"] if force else []) + [str(local), ":" + remote]
     argv += ["+", "exec", SAFE_OFF]
@@ -313,9 +343,7 @@ def session(port, entries, runner=run_mpremote, force=False, reset=True, sleep=t
     # Copies entries (and a ROMFS image) to the board on port; returns (copied, unchanged, removed).
     code, out = runner(safe_mode_argv(port))
     if code != 0:
-        raise DeployError("cannot reach a MicroPython board on %s (mpremote exit %d). Check the "
-                          "port (list them with: .venv/bin/mpremote connect list) and that no other program "
-                          "(a serial monitor, another mpremote) holds it" % (port, code))
+        raise unreachable(port, code)
     for attempt in range(1, ATTEMPTS + 1):
         sleep(RESTART_S)
         code, out = runner(copy_argv(port, entries, force, reset, image, shadows))
@@ -333,23 +361,40 @@ def session(port, entries, runner=run_mpremote, force=False, reset=True, sleep=t
 
 
 def deploy(port, board="esp32", root=ROOT, out=None, runner=run_mpremote, force=False, reset=True,
-           sleep=time.sleep, log=print, config=None, use_romfs=False):
+           sleep=time.sleep, log=print, config=None, romfs_mode="auto"):
+    # romfs_mode: "yes" (ROMFS=1) the compiled modules in the board's ROMFS partition or a refusal,
+    # "no" (ROMFS=0) as .mpy files, "auto" the partition where the image fits, else .mpy files.
     entries = stage(board, root, out, config)
     out = Path(out or root / "build" / "deploy")
     log("deploy: %d files for BOARD=%s staged in %s" % (len(entries), board, _relative(out, root)))
-    image, shadows = None, ()
-    if use_romfs:
-        image, rest, shadows = split_romfs(entries, out)
-        size = romfs_size(port, runner)
-        if not size:
-            raise DeployError("the board on %s has no ROMFS partition (vfs.rom_ioctl found none). Deploy "
-                              "without ROMFS=1, or give it one (README, \"Memory\"): an ESP32 with make flash ... "
-                              "PARTITIONS=boards/esp32/partitions-4MiB-ota-romfs.csv, a Pico W with a MicroPython "
-                              "built with MICROPY_HW_ROMFS_BYTES" % port)
-        if image.stat().st_size > size:
-            raise DeployError("the ROMFS image (%d bytes) is larger than the board's ROMFS partition (%d bytes)"
-                              % (image.stat().st_size, size))
-        log("deploy: %d modules in a ROMFS image of %d bytes (%s), for a partition of %d bytes"
+    in_lib = sorted({"/lib/" + remote.split("/")[2] for _local, remote in entries if remote.startswith("/lib/")})
+    image, rest, shadows = split_romfs(entries, out)
+    # Right before safe mode: the question stops a running client, whose watchdog resets the board 8 s later.
+    size, stale = romfs_query(port, runner, in_lib)
+    if romfs_mode == "no":
+        why = "ROMFS=0"
+    elif not size:
+        why = "the board on %s has no ROMFS partition (vfs.rom_ioctl found none)" % port
+    elif image.stat().st_size > size:
+        why = "the ROMFS image (%d bytes) is larger than the board's ROMFS partition (%d bytes)" % (
+            image.stat().st_size, size)
+    else:
+        why = None
+    if why and romfs_mode == "yes":
+        raise DeployError(why + (". Deploy without ROMFS=1, or give it one (README, \"Memory\"): an ESP32 with "
+                                 "make flash ... PARTITIONS=boards/esp32/partitions-4MiB-ota-romfs.csv, a Pico W "
+                                 "with a MicroPython built with MICROPY_HW_ROMFS_BYTES" if not size else ""))
+    if why:
+        log("deploy: %s: modules as .mpy files (they keep about 60 KB more heap than ROMFS; README, \"Memory\")"
+            % why)
+        image, shadows = None, ()
+        if stale:  # the client's image from an earlier deploy would shadow the new /lib: an empty one replaces it
+            image = split_romfs([], out)[0]
+            log("deploy: the board's ROMFS partition holds %s from an earlier deploy, which would shadow the "
+                ".mpy files: it is replaced by an empty ROMFS image" % ", ".join(in_lib))
+    else:
+        log("deploy: %d modules in a ROMFS image of %d bytes (%s), which the board's ROMFS partition of %d bytes "
+            "holds (they keep about 60 KB less heap than .mpy files; README, \"Memory\")"
             % (len(entries) - len(rest), image.stat().st_size, _relative(image, root), size))
         entries = rest
     copied, unchanged, removed = session(port, entries, runner, force, reset, sleep, log, image, shadows)
@@ -399,7 +444,9 @@ def main(argv=None):
     parser.add_argument("--config", help="the settings copied as /config.json (default: config.json at the repo root)")
     parser.add_argument("--force", action="store_true", help="copy every file, even unchanged ones")
     parser.add_argument("--no-reset", action="store_true", help="leave the board at its REPL afterwards")
-    parser.add_argument("--romfs", action="store_true", help="put the compiled modules in the board's ROMFS partition")
+    parser.add_argument("--romfs", choices=("auto", "yes", "no"), default="auto",
+                        help="the compiled modules in the board's ROMFS partition: yes, no (.mpy files), or auto "
+                             "(default: where it has one that the image fits)")
     parser.add_argument("--objects", nargs="*", metavar="DDF", help="only compile these DDF XML files and copy them to /objects")
     parser.add_argument("--update-package-json", action="store_true", help="rewrite the mip urls of package.json from lib/")
     args = parser.parse_args(argv)
@@ -417,7 +464,7 @@ def main(argv=None):
             objects(args.port, args.objects, reset=not args.no_reset)
         else:
             deploy(args.port, args.board, force=args.force, reset=not args.no_reset, config=args.config,
-                   use_romfs=args.romfs)
+                   romfs_mode=args.romfs)
     except DeployError as exc:
         print("deploy: %s" % exc, file=sys.stderr)
         return 1
