@@ -357,6 +357,8 @@ class AnswerTwice:
 def test_make_deploy_to_the_virtual_board(fw):
     board, node, ep, _reg, deployed = fw
     assert "for BOARD=vboard staged" in deployed
+    assert ("deploy: the board on %s has no ROMFS partition (vfs.rom_ioctl found none): modules as .mpy files"
+            % board.port) in deployed
     assert ", 0 skipped as unchanged" in deployed
     assert "restarts into the client" in deployed
     # on the board: what boot.py and the firmware printed, from the Wi-Fi join on
@@ -614,25 +616,45 @@ def test_deploy_romfs_says_when_the_board_has_no_romfs_partition(fw, tmp_path):
     assert "romfs deploy" not in proc.stdout and "Writing at offset" not in proc.stdout  # nothing was written
 
 
-def test_deploy_romfs_runs_the_client_from_the_romfs_partition(tmp_path):
-    # make deploy ROMFS=1 to a board with a 256 KiB ROMFS partition: the compiled modules go
-    # into one image there, the client imports them from /rom and registers, and a .mpy copy
-    # left on the filesystem by an earlier deploy is removed (it would shadow the image's).
+WHERE = "import lwm2m.client, board\nprint('from', lwm2m.client.__file__, board.__file__)"
+
+
+def test_deploy_runs_the_client_from_the_romfs_partition_by_default_and_romfs_0_from_files(tmp_path):
+    # A board with a 256 KiB ROMFS partition. make deploy ROMFS=0 copies .mpy files; make deploy
+    # then puts the compiled modules into one image there, the client imports them from /rom and
+    # registers, and the .mpy copies on the filesystem are removed (they would shadow the image's);
+    # make deploy ROMFS=0 again replaces the image, which would shadow the new /lib, by an empty one.
     node = NodeServer(free_udp_port())
     board = None
     try:
         board = VBoard(tmp_path / "board", board_id(), romfs_bytes=256 * 1024)
         ep = "vboard-" + board.id
         config = write_config(tmp_path / "config.json", node.port)
-        board.make("deploy", "BOARD=vboard", "CONFIG=%s" % config, "NO_RESET=1")
-        out = board.make("deploy", "BOARD=vboard", "ROMFS=1", "CONFIG=%s" % config)
-        assert "in a ROMFS image of" in out and "ROMFS image deployed" in out
+        out = board.make("deploy", "BOARD=vboard", "ROMFS=0", "CONFIG=%s" % config, "NO_RESET=1")
+        assert "deploy: ROMFS=0: modules as .mpy files (they keep about 60 KB more heap" in out
+        assert "ROMFS image deployed" not in out and "holds /lib/lwm2m" not in out  # the partition was empty
+
+        out = board.make("deploy", "BOARD=vboard", "CONFIG=%s" % config)
+        assert "in a ROMFS image of" in out and "which the board's ROMFS partition of 262144 bytes holds" in out
+        assert "ROMFS image deployed" in out
         assert "removed /lib/lwm2m/client.mpy" in out and "removed /board.mpy" in out
         node.wait_event("registration", 40, endpoint=ep)
-        where = board.mpremote("exec", "import lwm2m.client, board\nprint('from', lwm2m.client.__file__, board.__file__)",
-                               "+", "fs", "ls", ":lib/lwm2m").stdout
+        mark, events = node.mark(), board.event_mark()
+        where = board.mpremote("exec", WHERE, "+", "fs", "ls", ":lib/lwm2m").stdout
         assert "from /rom/lib/lwm2m/client.mpy /rom/board.mpy" in where, where
         assert ".mpy" not in where.split("ls :lib/lwm2m", 1)[1]  # the filesystem holds no copy
+        # mpremote stopped the client, whose watchdog resets the board: deploy once it is back
+        board.wait_event(r"^vboard: watchdog reset", 15, events)
+        node.wait_event("registration", 40, start=mark, endpoint=ep)
+
+        mark = node.mark()
+        out = board.make("deploy", "BOARD=vboard", "ROMFS=0", "CONFIG=%s" % config)
+        assert "deploy: ROMFS=0: modules as .mpy files" in out
+        assert ("the board's ROMFS partition holds /lib/lwm2m from an earlier deploy, which would shadow the .mpy "
+                "files: it is replaced by an empty ROMFS image") in out and "ROMFS image deployed" in out
+        node.wait_event("registration", 40, start=mark, endpoint=ep)
+        where = board.mpremote("exec", WHERE + "\nimport os\nprint('rom', os.listdir('/rom'))").stdout
+        assert "from /lib/lwm2m/client.mpy board.mpy" in where and "rom []" in where, where  # board.mpy: "" in sys.path
     finally:
         if board is not None:
             board.close()
