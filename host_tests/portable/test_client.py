@@ -474,3 +474,25 @@ def test_utc_offset_writes_are_checked_before_the_board_sees_them():
     for bad in (b"5", b"+0530", b"x05:30", b"+ab:cd"):
         assert peer.request(PUT, "/3/0/14", 200, bad, cf=0).code == 0x80
     assert client.board.offset == "-05:30"
+
+
+class _OutOfHeapOnce:
+    # An exchange whose next request finds no heap (the Register or Update being queued).
+    def __init__(self, exchange):
+        self.exchange = exchange
+        self.real = exchange.request
+
+    def request(self, *args):
+        self.exchange.request = self.real
+        raise MemoryError
+
+
+def test_a_register_that_finds_no_heap_fails_with_the_back_off_and_is_tried_again():
+    client, peer = make_client(prepare=lambda c: setattr(c.exchange, "request", _OutOfHeapOnce(c.exchange).request))
+    client.poll(0)  # no exception out of the poll
+    assert peer.take() == []
+    assert "register with coap://127.0.0.1:5683 failed (out of memory); retrying in 10 s" in client.lines
+    client.poll(9999)
+    assert peer.take() == []
+    client.poll(10000)
+    assert peer.take_one().path() == "/rd"

@@ -145,16 +145,25 @@ class Server:
             return _SLEEP_MAX_MS
         if self.state == _REGISTERED and self.update_now:
             self.update_now = False
-            self._update()
+            self._send("update")
             return _SLEEP_MAX_MS
         left = self.left(now)
         if left > 0:
             return left
-        if self.state == _REGISTERED:
-            self._update()
-        else:
-            self._register()
+        self._send("update" if self.state == _REGISTERED else "register")
         return _SLEEP_MAX_MS
+
+    def _send(self, what):
+        # A Register or an Update. When no heap can be had for it, it fails as an unanswered
+        # one would, with the back-off: whatever of it got queued is dropped.
+        try:
+            if what == "update":
+                self._update()
+            else:
+                self._register()
+        except MemoryError:
+            self.client.exchange.cancel(self.addr)
+            self._retry(what, None, "out of memory")
 
     def register_message(self):
         msg = coap.Message(_CON, _POST, 0, b"\0\0\0\0")  # the token as long as the one sent
