@@ -4,6 +4,7 @@
 # all go through the DTLS session. Then the contexts lwm2m.dtls makes for each Security Mode
 # and Certificate Usage, and the tls stand-in's reads and cipher suites against a
 # python-mbedtls server. Every wait is bounded.
+import errno
 import socket
 import subprocess
 import time
@@ -56,7 +57,9 @@ def test_register_read_and_deregister_over_dtls_psk(peers):
     server.wait("listening", 10)
     run = peers["runs"].start("coaps://127.0.0.1:%d" % port, "dtls-ep-1",
                               extra=["--psk-identity", IDENTITY, "--psk-key", KEY])
-    suite = server.wait("handshake", 20).split(" ")[1]
+    handshake = server.out.wait(lambda text: text.startswith("handshake "), 20)
+    assert handshake, "no handshake in 20 s:\n%s\n%s" % ("\n".join(server.out.lines()), run.dump())
+    suite = handshake.split(" ")[1]
     assert suite.startswith("TLS-PSK-WITH-")
     assert "ep=dtls-ep-1" in server.wait("register", 10).split(" ")
     assert server.wait("read", 10) == "read " + board.manufacturer()
@@ -268,5 +271,30 @@ def test_a_server_with_only_the_mandatory_ccm_8_suite_is_out_of_reach_from_rp2_a
             # the server finds no suite it shares and says so (a fatal handshake_failure alert)
             assert failure.args == (-0x7780, "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE"), failure
             assert server.wait("handshake", 10).startswith("handshake failed ")
+    finally:
+        wrapped.close()
+
+
+def test_a_session_whose_server_went_away_fails_for_good_and_keeps_its_suite(peers):
+    # An ICMP port unreachable after the handshake: every later call raises ECONNREFUSED, as
+    # on MicroPython, and cipher() still tells the suite (before a handshake, or after a
+    # failed one, it would crash MicroPython)
+    port, server = _records_server(peers)
+    wrapped = _wrapped(port)
+    try:
+        assert _handshake(wrapped) is None
+        suite = wrapped.cipher()
+        server.close()
+        refused = None
+        deadline = time.monotonic() + 5
+        while refused is None and time.monotonic() < deadline:
+            try:
+                wrapped.write(b"x")
+            except OSError as exc:
+                refused = exc
+            time.sleep(0.05)
+        assert refused is not None and refused.args == (errno.ECONNREFUSED,)
+        assert pytest.raises(OSError, wrapped.recv, 64).value.args == (errno.ECONNREFUSED,)
+        assert wrapped.cipher() == suite
     finally:
         wrapped.close()

@@ -37,7 +37,8 @@
 #     .send(buf)                   (write1) one record; .write(buf), .sendall(buf) all of buf;
 #                                  None while the handshake runs
 #     .cipher()                    (suite name, protocol version), once the handshake is done
-#                                  (before, MicroPython crashes: here RuntimeError)
+#                                  (before, or after a failed one, MicroPython crashes: here
+#                                  RuntimeError)
 #     .getpeercert(True)           only on a board whose mbedTLS keeps the peer's
 #                                  certificate (MBEDTLS_SSL_KEEP_PEER_CERTIFICATE: ESP-IDF's;
 #                                  MicroPython's own configuration for unix and rp2 has not)
@@ -367,8 +368,8 @@ class SSLSocket:
                 raise self._fail(_error(exc))
             finally:
                 self._flush()
+            self._verify()  # a refusal fails the handshake itself, as MicroPython's does
             self._done = True
-            self._verify()
         return True
 
     def _verify(self):
@@ -457,7 +458,10 @@ class SSLSocket:
         self._sock.setblocking(flag)
 
     def cipher(self):
-        if not self._done or self._failed:
+        # MicroPython reads the suite of a session that has none as a NULL string: before the
+        # handshake is done, or after it failed (mbedTLS's context freed). A session that
+        # failed after its handshake keeps its suite.
+        if not self._done:
             raise RuntimeError("cipher() before the handshake is done crashes MicroPython (no suite yet)")
         return (self._tls.cipher(), "DTLSv1.2")
 
