@@ -589,8 +589,6 @@ def test_x509_the_ca_as_constraint_or_trust_anchor_checks_chain_and_name(leshan_
         leshan.coaps_port, reg["id"]), 10)
 
 
-@pytest.mark.xfail(strict=True, reason="lib/lwm2m/transport.py lets out the ValueError MicroPython's tls raises from"
-                   " a read or write for a certificate CERT_REQUIRED refuses: the client restarts (issue #21)")
 def test_x509_a_certificate_that_does_not_name_the_host_is_refused(leshan_x509, hosts, pki):
     # Usage 2 with the CA, the server reached as localhost: Leshan's certificate names
     # 127.0.0.1. MicroPython's tls raises ValueError for a certificate CERT_REQUIRED refuses

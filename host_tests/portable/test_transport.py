@@ -313,3 +313,43 @@ def _taken(transport):
         assert transport.local_port(addr) not in (None, first)
     finally:
         TAKEN.clear()
+
+
+class _Link:
+    # A DTLS session as MicroPython's tls gives it, whose reads raise `error`.
+    def __init__(self, error):
+        self.error = error
+
+    def recv(self, size):
+        raise self.error
+
+    def send(self, data):
+        raise self.error
+
+
+class _Context:
+    def __init__(self, error):
+        self.error = error
+
+    def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, server_hostname=None):
+        return _Link(self.error)
+
+
+def test_what_fails_a_dtls_session_for_good():
+    _with_transport(_session_failures)
+
+
+def _session_failures(transport):
+    addr = transport.resolve(*SERVER)
+    buf = bytearray(64)
+    transport.socket(addr).inbox = [b"\x00"]  # an ICMP port unreachable, on a plain socket:
+    transport.socket(addr).recv = _Link(OSError(errno.ECONNREFUSED, "ECONNREFUSED")).recv
+    assert transport.recv_into(buf) == -1 and transport.failure(addr) is None  # a datagram lost
+    # A certificate CERT_REQUIRED refused: mbedTLS's reason, on one line in the log
+    refused = ValueError("  ! The certificate Common Name (CN) does not match with the expected CN\n")
+    transport.secure(addr, _Context(refused))
+    assert transport.recv_into(buf) == -1 and not transport.handshaking()
+    assert transport.failure(addr) == "! The certificate Common Name (CN) does not match with the expected CN"
+    # the real tls keeps an ICMP port unreachable as the session's error for good
+    transport.secure(addr, _Context(OSError(errno.ECONNREFUSED, "ECONNREFUSED")))
+    assert transport.recv_into(buf) == -1 and transport.failure(addr) == "ECONNREFUSED"

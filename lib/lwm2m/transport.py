@@ -46,10 +46,17 @@ def resolve(host, port, family=None):
 
 
 def _why(exc):
-    # What failed a DTLS session, for the log: the stand-in's message, or the mbedTLS error
-    # number MicroPython's tls raises (negative, e.g. -30592 for a fatal alert received).
+    # What failed a DTLS session, for the log, on one line: the stand-in's message, mbedTLS's
+    # reason for a certificate CERT_REQUIRED refused (a ValueError of several lines), or the
+    # mbedTLS error number MicroPython's tls raises (negative, e.g. -30592 for a fatal alert).
     args = exc.args
-    return str(args[1]) if len(args) > 1 else "DTLS error %s" % (args[0] if args else exc)
+    if len(args) > 1:
+        text = str(args[1])
+    elif args and isinstance(args[0], str):
+        text = args[0]
+    else:
+        text = "DTLS error %s" % (args[0] if args else exc)
+    return " ".join(text.split())
 
 
 class _Peer:
@@ -205,7 +212,7 @@ class UdpTransport:
                 peer.waiting = bytes(data)
             elif peer.context:
                 peer.shaken = True  # a record went through
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a certificate refused
             if not peer.context:
                 raise
             peer.failure = _why(exc)
@@ -260,12 +267,14 @@ class UdpTransport:
             if peer.link.readinto(buf) is None:
                 return -1
             raise
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             # EAGAIN: nothing after all. ECONNREFUSED: an ICMP port unreachable from a peer
-            # not (yet) listening, reported once, as a lost datagram. Anything else on a DTLS
-            # session (an alert, a certificate refused) fails it: nothing more goes through
-            # it until secure() makes a new one.
-            if exc.errno in _NOTHING_ERRORS or exc.errno == errno.ECONNREFUSED:
+            # not (yet) listening, reported once on a plain socket, as a lost datagram, but
+            # for good on a DTLS session. Anything else on a DTLS session (an alert, a
+            # certificate refused: ValueError) fails it: nothing more goes through it until
+            # secure() makes a new one.
+            code = getattr(exc, "errno", None)
+            if code in _NOTHING_ERRORS or (code == errno.ECONNREFUSED and not peer.context):
                 return -1
             if not peer.context:
                 raise
