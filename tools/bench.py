@@ -255,19 +255,19 @@ def cap_figures(f):
 
 
 # On the virtual board (make vboard): the client as make deploy puts it on a board, started
-# from the REPL the way firmware/main.py builds it, registered with lwm2m-node-lib over UDP.
+# from the REPL the way firmware/app.py builds it, registered with lwm2m-node-lib over UDP.
 # Each step is one mpremote exec: the VM collects garbage only when a call into it returns, so
 # a figure read with gc.mem_alloc() in a step follows the step that called gc.collect().
 VBOARD_STEPS = (
     "import gc\ngc.collect()",
     "print('heap_idle', gc.mem_alloc())\nimport _vboard\nprint('port_heap', _vboard.port_heap())",
-    "import board, main, time\n"
+    "import app, board, time\n"
     "from config import load\n"
     "from lwm2m.transport import UdpTransport\n"
     "cfg = load('config.json')\n"
     "w = cfg['wifi']\n"
     "board.connect(w['ssid'], w['password'], w['timeout_s'], w['retries'], print)\n"
-    "client = main.build(cfg, board, UdpTransport(), '/objects', print)\n"
+    "client = app.build(cfg, board, UdpTransport(), '/objects', print)\n"
     "client.start()\n"
     "t0 = time.ticks_ms()\n"
     "while not client.servers[0].location and time.ticks_diff(time.ticks_ms(), t0) < 20000:\n"
