@@ -379,3 +379,25 @@ def test_a_disabled_server_is_not_served_until_it_registers_again():
     peer.answer(peer.take_one(), 0x41, "/rd/cd34")
     client.poll(60200)
     assert peer.request(GET, "/3/0/0", 60300).code == 0x45
+
+
+def test_a_diagnostic_never_makes_an_answer_or_a_log_line_large():
+    # Each of these quotes what the server sent in its 4.00 or 4.04: 1,080 bytes of it made a
+    # 4,394-byte answer (every byte escaped as \x01), above the 1,152-byte CoAP limit. A quote
+    # is clipped to 200 characters.
+    client, peer, _reg = registered()
+    lines = client.lines
+    cases = (
+        (POST, "/1/0/8", b"\x01" * 1080, None, 0x80),  # Execute arguments
+        (PUT, "/3/0/14", b"a" * 1080, TEXT, 0x80),  # UTC offset
+        (PUT, "/1/0/7", b"U" * 1080, TEXT, 0x80),  # binding
+        (GET, "/3/" + "x" * 250, b"", None, 0x84),  # a path segment (Uri-Path takes 255 bytes at most)
+        (PUT, "/3/0", b"", None, 0x80),  # an unknown attribute (Write-Attributes)
+    )
+    for code, path, payload, cf, expected in cases:
+        query = ["x" * 250 + "=1"] if path == "/3/0" else None
+        before = len(lines)
+        answer = peer.request(code, path, 100, payload, cf=cf, query=query)
+        assert (answer.code, len(answer.payload) <= 200) == (expected, True), (path, answer.code, len(answer.payload))
+        assert len(coap.encode(answer)) < 240
+        assert max(len(line) for line in lines[before:]) < 450, lines[before:]  # two clipped quotes at most

@@ -18,7 +18,7 @@ import time
 
 from micropython import const
 
-from lwm2m import Error, coap, core, dm, formats, link
+from lwm2m import Error, clip, coap, core, dm, formats, link
 from lwm2m.registration import handshake_failure, handshake_over, split_uri
 
 _CON = const(0)
@@ -58,7 +58,6 @@ _EXCHANGE_LIFETIME_MS = const(247000)  # a bootstrap with no operation for that 
 _RETRY_FIRST_MS = const(10000)
 _RETRY_MAX_MS = const(300000)
 _SLEEP_MAX_MS = const(60000)
-_DIAGNOSTIC_MAX = const(200)  # bytes of the 4.06 payload that says what was missing
 
 
 def is_bootstrap_account(security):
@@ -187,9 +186,9 @@ class Bootstrap:
         missing = check(self.client.model)
         if missing:
             text = "; ".join(missing)
-            self.client.log("Bootstrap-Finish refused: %s" % text)
+            self.client.log("Bootstrap-Finish refused: %s" % clip(text))
             self.client.defer(lambda: self._failed("the configuration was not usable"))
-            raise Error(_NOT_ACCEPTABLE, text[:_DIAGNOSTIC_MAX])
+            raise Error(_NOT_ACCEPTABLE, text)
         self.saved = None
         self.client.log("bootstrap from %s finished" % self.uri)
         self.client.defer(self.client.bootstrapped)

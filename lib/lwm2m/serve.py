@@ -4,7 +4,7 @@
 # client (lwm2m.client) holds the sessions this reads: its servers, the bootstrap under way.
 from micropython import const
 
-from lwm2m import Error, coap, dm, formats
+from lwm2m import Error, clip, coap, dm, formats
 
 _GET = const(0x01)
 _POST = const(0x02)
@@ -226,9 +226,9 @@ def _check_options(request):
 
 
 def _log_path(request):
-    # The request's path for a log line, even when its Uri-Path is not UTF-8.
+    # The request's path for a log line, clipped, even when its Uri-Path is not UTF-8.
     try:
-        return request.path()
+        return clip(request.path())
     except Error:
         return "(a path that is not UTF-8)"
 
