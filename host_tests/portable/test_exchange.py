@@ -7,7 +7,7 @@ from lwm2m.exchange import Exchange
 from lwm2m.transport import MemoryTransport
 
 CON, NON, ACK, RST = 0, 1, 2, 3
-GET, POST, CONTENT, CHANGED = 0x01, 0x02, 0x45, 0x44
+GET, POST, PUT, CONTENT, CHANGED = 0x01, 0x02, 0x03, 0x45, 0x44
 SERVER = ("192.0.2.1", 5683)
 OTHER = ("192.0.2.2", 5683)
 BUF = bytearray(1152)
@@ -163,6 +163,42 @@ def test_duplicate_cache_holds_at_most_its_bytes_of_answers():
     assert runs == [0, 1, 2]
     deliver(transport, exchange, "40010000")  # the oldest did not: served again
     assert runs == [0, 1, 2, 0]
+
+
+def _large_answers_exchange(cap):
+    # An exchange whose PUTs get 1,100-byte 4.00 answers, and whose POSTs run once each.
+    runs = []
+
+    def handler(req, addr):
+        runs.append(req.mid)
+        if req.code == PUT:
+            return coap.Message(code=0x80, payload=b"x" * 1100)
+        return coap.Message(code=CHANGED)
+
+    transport = MemoryTransport()
+    return transport, Exchange(transport, handler, zero, seen_bytes=cap), runs
+
+
+def test_an_execute_runs_once_whatever_the_size_of_the_answers_after_it():
+    # The issue #22 repro: an Execute, 4 PUTs whose answers are 1.1 KB each (4.4 KB, above the
+    # 4 KiB cap), then the Execute's retransmission: it is answered, not run again.
+    transport, exchange, runs = _large_answers_exchange(4096)
+    first, _ = deliver(transport, exchange, "42022000 6562 b131 0130 0138")  # CON POST /1/0/8, MID 0x2000
+    for mid in range(4):
+        deliver(transport, exchange, "4003010%d" % mid)  # CON PUT, MID 0x010n
+    again, _ = deliver(transport, exchange, "42022000 6562 b131 0130 0138")
+    assert runs == [0x2000, 0x100, 0x101, 0x102, 0x103]
+    assert first == again == ["62442000" + "6562"]  # ACK 2.04, its token: the code alone was enough
+    # the newest answer, kept whole, still answers its duplicate in full
+    out, _ = deliver(transport, exchange, "40030103")
+    assert runs[-1] == 0x103 and len(bytes.fromhex(out[0])) == 4 + 1 + 1100
+
+
+def test_an_answer_larger_than_the_whole_cache_keeps_its_request_from_running_twice():
+    transport, exchange, runs = _large_answers_exchange(1000)
+    deliver(transport, exchange, "40030001")
+    out, _ = deliver(transport, exchange, "40030001")
+    assert runs == [1] and out == ["60800001"]  # 4.00, without its payload
 
 
 def test_duplicate_cache_forgets_the_oldest_request_when_only_those_are_left():

@@ -18,11 +18,14 @@
 #   RST.
 # - Duplicates: incoming requests and CON responses are remembered with their answers for
 #   EXCHANGE_LIFETIME, at most `seen_max` of them holding at most `seen_bytes` of answers.
-#   When either cap is reached the oldest GET (or CON response) is forgotten first: a GET
+#   When the count is reached the oldest GET (or CON response) is forgotten first: a GET
 #   repeated after that is served again, which RFC 7252 4.5 allows for idempotent requests.
-#   Only when no GET is left is the oldest other request forgotten. So every Write, Execute,
-#   Create and Delete runs exactly once as long as its retransmissions arrive within 247 s
-#   and fewer than `seen_max` other such requests came in between.
+#   Only when no GET is left is the oldest other request forgotten. When the bytes are
+#   reached, the oldest answers go first, but another request keeps its entry: its answer is
+#   cut to the code alone (header and token), which answers a duplicate of it. So every
+#   Write, Execute, Create and Delete runs exactly once, whatever the size of the answers in
+#   between, as long as its retransmissions arrive within 247 s and fewer than `seen_max`
+#   other such requests came in between.
 # - A failed send (OSError from the transport) counts as a lost datagram, and an exception
 #   raised by a handler or a callback is contained: each gives one log line and the loop
 #   goes on (a handler's failure is answered 5.00).
@@ -346,12 +349,26 @@ class Exchange:
         seen.append((mid, addr, ticks_add(now, _EXCHANGE_LIFETIME), answer, replayable))
         if answer is not None:
             self._seen_bytes += len(answer)
-        while len(seen) > self._seen_max or self._seen_bytes > self._seen_cap:
+        while len(seen) > self._seen_max:
             # the oldest replayable entry, else the oldest of all
             i = 0
             while i < len(seen) and not seen[i][_SEEN_REPLAYABLE]:
                 i += 1
             self._forget(i if i < len(seen) else 0)
+        i = 0
+        while self._seen_bytes > self._seen_cap and i < len(seen):
+            # the oldest answer beyond the code alone: a replayable entry goes, another's
+            # answer is cut to its header and token
+            entry = seen[i]
+            answer = entry[_SEEN_ANSWER]
+            head = 4 + (answer[0] & 15) if answer is not None else 0
+            if answer is None or len(answer) <= head:
+                i += 1
+            elif entry[_SEEN_REPLAYABLE]:
+                self._forget(i)
+            else:
+                seen[i] = (entry[_SEEN_MID], entry[_SEEN_ADDR], entry[_SEEN_EXPIRY], answer[:head], False)
+                self._seen_bytes -= len(answer) - head
 
     def _forget(self, i):
         answer = self._seen.pop(i)[_SEEN_ANSWER]
