@@ -496,3 +496,16 @@ def test_a_register_that_finds_no_heap_fails_with_the_back_off_and_is_tried_agai
     assert peer.take() == []
     client.poll(10000)
     assert peer.take_one().path() == "/rd"
+
+
+def test_disable_answers_the_execute_before_it_de_registers():
+    # TS Core, Server resource 4: the client sends the response, then de-registers. Leshan
+    # cancels an Execute whose De-register comes first.
+    client, peer, _reg = registered()
+    execute = coap.Message(CON, POST, 0x7777, b"d", b"")
+    execute.set_path("/1/0/4")
+    peer.inject(execute)
+    client.poll(100)
+    sent = peer.take()
+    assert [(m.type, m.code) for m in sent] == [(ACK, 0x44), (CON, DELETE)]
+    assert sent[0].mid == 0x7777 and sent[1].path().startswith("/rd/")

@@ -127,7 +127,8 @@ class Client:
             entry.check = "PSK identity and key" if inst.get(2) == 0 else "certificates"
             core.check_server_writes(server)
             server.on_execute(8, lambda _args, s=entry: s.trigger_update())
-            server.on_execute(4, lambda _args, s=entry: s.disable())
+            # Disable de-registers after its answer has gone (TS: respond, then de-register)
+            server.on_execute(4, lambda _args, s=entry: self.defer(s.disable))
             server.on_execute(9, lambda _args, s=entry: self.defer(lambda: self.request_bootstrap("asked by " + s.uri)))
             server.on_write(1, lambda _value, s=entry: s.trigger_update(), lambda value: core.seconds(value, 1))
             self.servers.append(entry)
