@@ -847,7 +847,7 @@ def test_deploy_as_mpy_files_replaces_a_client_image_that_would_shadow_them(proj
 def test_deploy_without_a_romfs_partition_copies_mpy_files_and_says_why(project, board, mpr, tmp_path):
     (copied, _, _), log = run_deploy(project, mpr, tmp_path)
     assert ("deploy: the board on %s has no ROMFS partition (vfs.rom_ioctl found none): modules as .mpy files "
-            "(they keep about 60 KB more heap than ROMFS; README, \"Memory\")" % PORT) in log
+            "(they keep about 60 KB more heap than ROMFS; docs/memory.md)" % PORT) in log
     assert set(board.files()) == set(expected_board_files(project)) and copied == len(board.files())
 
 

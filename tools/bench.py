@@ -111,7 +111,7 @@ def compile_lib(out):
 # firmware build of the VM, which this machine cannot make (no Emscripten): not measured.
 DEPLOYMENTS = (".py", ".mpy", "ROMFS")
 # The heap goals of issue #21: the smallest heap in which the client registers and serves, on
-# a real 32-bit port (README "Memory" has those figures; the VM's below are estimates).
+# a real 32-bit port (docs/memory.md has those figures; the VM's below are estimates).
 HEAP_GOALS = {".mpy": 96 * 1024, "ROMFS": 48 * 1024}
 
 
@@ -160,7 +160,7 @@ def client_figures():
     peak = max(grown for _name, grown, _answer in requests)
     print("%-44s %9s %7d B %7d B  (resident + largest request + 25 %%; not a hard cap: the VM cannot have one)"
           % ("smallest heap that works, about", "", (resident[".mpy"] + peak) * 5 // 4, (resident["ROMFS"] + peak) * 5 // 4))
-    print("%-44s %9s %7d B %7d B  (ROMFS: and frozen; measured on a real 32-bit port: README, Memory)"
+    print("%-44s %9s %7d B %7d B  (ROMFS: and frozen; measured on a real 32-bit port: docs/memory.md)"
           % ("  goal", "", HEAP_GOALS[".mpy"], HEAP_GOALS["ROMFS"]))
     print("== heap each module keeps once imported (VM), and of it the interned names' ==")
     print("%-22s %9s %9s %9s %9s" % ("", ".mpy", "names", "ROMFS", "names"))

@@ -381,11 +381,11 @@ def deploy(port, board="esp32", root=ROOT, out=None, runner=run_mpremote, force=
     else:
         why = None
     if why and romfs_mode == "yes":
-        raise DeployError(why + (". Deploy without ROMFS=1, or give it one (README, \"Memory\"): an ESP32 with "
+        raise DeployError(why + (". Deploy without ROMFS=1, or give it one (docs/memory.md): an ESP32 with "
                                  "make flash ... PARTITIONS=boards/esp32/partitions-4MiB-ota-romfs.csv, a Pico W "
                                  "with a MicroPython built with MICROPY_HW_ROMFS_BYTES" if not size else ""))
     if why:
-        log("deploy: %s: modules as .mpy files (they keep about 60 KB more heap than ROMFS; README, \"Memory\")"
+        log("deploy: %s: modules as .mpy files (they keep about 60 KB more heap than ROMFS; docs/memory.md)"
             % why)
         image, shadows = None, ()
         if stale:  # the client's image from an earlier deploy would shadow the new /lib: an empty one replaces it
@@ -394,7 +394,7 @@ def deploy(port, board="esp32", root=ROOT, out=None, runner=run_mpremote, force=
                 ".mpy files: it is replaced by an empty ROMFS image" % ", ".join(in_lib))
     else:
         log("deploy: %d modules in a ROMFS image of %d bytes (%s), which the board's ROMFS partition of %d bytes "
-            "holds (they keep about 60 KB less heap than .mpy files; README, \"Memory\")"
+            "holds (they keep about 60 KB less heap than .mpy files; docs/memory.md)"
             % (len(entries) - len(rest), image.stat().st_size, _relative(image, root), size))
         entries = rest
     copied, unchanged, removed = session(port, entries, runner, force, reset, sleep, log, image, shadows)
