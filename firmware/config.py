@@ -54,8 +54,10 @@ _SECURITY_FIELDS = (
     ("certificate", "", lambda v: isinstance(v, str), "a file name"),
     ("private_key", "", lambda v: isinstance(v, str), "a file name"),
     ("server_certificate", "", lambda v: isinstance(v, str), "a file name"),
-    ("certificate_usage", 3, lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3,
-     "0 (CA constraint), 1 (service certificate), 2 (trust anchor) or 3 (domain-issued certificate)"),
+    ("certificate_usage", 3,
+     lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3,
+     "0 (CA constraint), 1 (service certificate), 2 (trust anchor) "
+     "or 3 (domain-issued certificate)"),
 )
 _FILES = ("certificate", "private_key", "server_certificate")
 _FIELDS = (

@@ -33,6 +33,7 @@ _EPOCH = 946684800 if _time.gmtime(0)[0] == 2000 else 0
 _board = {}  # the board module's globals(): its settings, see above
 _give_up = ()  # network.STAT_* names that end a connection attempt before its timeout
 _bundle = None  # the BOARD of the application bundles this board takes
+_UPDATE = "/update"  # where an update is unpacked, and boot.py looks for one
 _offset = 0  # seconds a server's Current Time write moved the clock when the RTC refused
 _utc_offset = "+00:00"
 _sta = None
@@ -276,13 +277,13 @@ class _LazySink:
         if self._sink is None:
             from bundle_sink import BundleSink
 
-            self._sink = BundleSink("/update", _bundle)
+            self._sink = BundleSink(_UPDATE, _bundle)
         return self._sink
 
     def outcome(self):
         for name in ("trial", "result"):
             try:
-                os.stat("/update/" + name)
+                os.stat(_UPDATE + "/" + name)
             except OSError:
                 continue
             return self._loaded().outcome()

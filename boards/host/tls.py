@@ -69,7 +69,8 @@ _CERT_VERIFY_FAILED = 0x2700
 _PEER_CLOSE_NOTIFY = 0x7880
 _BAD_CONFIG = 0x5E80
 _FEATURE_UNAVAILABLE = 0x7080  # mbedTLS 3 takes one PSK per configuration, once
-_NAMES = {0x7780: "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE", _CERT_VERIFY_FAILED: "MBEDTLS_ERR_X509_CERT_VERIFY_FAILED",
+_NAMES = {0x7780: "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE",
+          _CERT_VERIFY_FAILED: "MBEDTLS_ERR_X509_CERT_VERIFY_FAILED",
           0x3000: "MBEDTLS_ERR_X509_FATAL_ERROR", 0x6800: "MBEDTLS_ERR_SSL_TIMEOUT",
           0x7180: "MBEDTLS_ERR_SSL_INVALID_MAC", _BAD_CONFIG: "MBEDTLS_ERR_SSL_BAD_CONFIG",
           _FEATURE_UNAVAILABLE: "MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE"}
@@ -88,7 +89,8 @@ _MICROPYTHON = ("ECDHE-ECDSA", "ECDHE-RSA", "RSA", "PSK")
 _BOARDS = {
     "unix": (_MICROPYTHON, ("GCM", "CBC"), False),
     "rp2": (_MICROPYTHON, ("GCM", "CBC"), False),
-    "esp32": (_MICROPYTHON + ("DHE-PSK", "ECDHE-PSK", "RSA-PSK"), ("GCM", "CBC", "CCM", "CCM-8"), True),
+    "esp32": (_MICROPYTHON + ("DHE-PSK", "ECDHE-PSK", "RSA-PSK"), ("GCM", "CBC", "CCM", "CCM-8"),
+              True),
     "host": (_MICROPYTHON, ("GCM", "CBC", "CCM", "CCM-8"), False),
 }
 _board = ["host"]
@@ -122,7 +124,8 @@ def _fixed(args, kw, n):
     if kw:
         raise TypeError("function doesn't take keyword arguments")
     if len(args) != n:
-        raise TypeError("function takes %d positional arguments but %d were given" % (n, len(args)))
+        raise TypeError("function takes %d positional arguments but %d were given"
+                        % (n, len(args)))
     return args
 
 
@@ -159,7 +162,9 @@ def _load(kinds, data, error):
     data = _str(data)
     for kind in kinds:
         try:
-            return kind.from_PEM(data.decode()) if data.startswith(b"-----") else kind.from_DER(data)
+            if data.startswith(b"-----"):
+                return kind.from_PEM(data.decode())
+            return kind.from_DER(data)
         except (TLSError, ValueError):
             continue
     raise ValueError(error)
@@ -171,7 +176,8 @@ def _certificates(data):
     if not data.startswith(b"-----"):
         return [_load((x509.CRT,), data, "invalid cert")]
     ends = b"-----END CERTIFICATE-----"
-    return [_load((x509.CRT,), block + ends, "invalid cert") for block in data.split(ends) if block.strip()]
+    return [_load((x509.CRT,), block + ends, "invalid cert")
+            for block in data.split(ends) if block.strip()]
 
 
 def _error(exc):
@@ -181,8 +187,8 @@ def _error(exc):
 
 class SSLContext:
     # A C object: no attribute but its own (__slots__). The underscored ones are the stand-in's.
-    __slots__ = ("_verify_mode", "verify_callback", "_psk_identity", "_psk_key", "_server_psk_keys", "_psk_only",
-                 "_psk_set", "_suites", "_ciphers", "_chain", "_trust", "_keeps_peer")
+    __slots__ = ("_verify_mode", "verify_callback", "_psk_identity", "_psk_key", "_server_psk_keys",
+                 "_psk_only", "_psk_set", "_suites", "_ciphers", "_chain", "_trust", "_keeps_peer")
 
     def __init__(self, *args, **kw):
         (protocol,) = _fixed(args, kw, 1)
@@ -286,7 +292,8 @@ class SSLContext:
         if len(args) > 2:
             raise TypeError("extra positional arguments given")
         self, sock = args
-        allowed = {"server_side": False, "do_handshake_on_connect": True, "server_hostname": None, "client_id": None}
+        allowed = {"server_side": False, "do_handshake_on_connect": True, "server_hostname": None,
+                   "client_id": None}
         if [name for name in kw if name not in allowed]:
             raise TypeError("extra keyword arguments given")
         allowed.update(kw)
@@ -381,7 +388,10 @@ class SSLSocket:
         if result:
             # mbedTLS fails the handshake with what the callback returned: a small negative
             # number is an errno to MicroPython
-            error = OSError(-result) if -256 < result < 0 else OSError(result, _NAMES.get(-result, "mbedTLS error"))
+            if -256 < result < 0:
+                error = OSError(-result)
+            else:
+                error = OSError(result, _NAMES.get(-result, "mbedTLS error"))
             raise self._fail(error)
 
     def _read1(self, view):
@@ -462,7 +472,8 @@ class SSLSocket:
         # handshake is done, or after it failed (mbedTLS's context freed). A session that
         # failed after its handshake keeps its suite.
         if not self._done:
-            raise RuntimeError("cipher() before the handshake is done crashes MicroPython (no suite yet)")
+            raise RuntimeError("cipher() before the handshake is done crashes MicroPython "
+                               "(no suite yet)")
         return (self._tls.cipher(), "DTLSv1.2")
 
     def close(self):
