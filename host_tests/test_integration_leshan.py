@@ -135,14 +135,6 @@ def test_a_1_0_client_registers_as_1_0(leshan, hosts):
     assert answer["content"]["resources"]["0"] == board.manufacturer()
 
 
-def test_execute_disable_is_answered_then_the_client_de_registers(leshan, client):
-    # ETS int-103: Leshan cancels an Execute whose De-register arrives before its answer.
-    run, ep, reg = client
-    mark = leshan.mark()
-    assert leshan.execute(ep, "/1/0/4")["code"] == "CHANGED"
-    assert leshan.wait_event("deregistered", 10, start=mark, endpoint=ep)["id"] == reg["id"]
-
-
 def test_execute_registration_update_trigger_sends_an_update(leshan, client):
     run, ep, reg = client
     mark = leshan.mark()
